@@ -1,0 +1,66 @@
+# 杭州市民服务助手 — every target sets up what it needs from a clean clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+RASA_ENV := .venv/rasa
+APP_ENV := .venv/app
+RASA := $(RASA_ENV)/bin/rasa
+APP_PY := $(APP_ENV)/bin/python
+MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
+MODEL = models/$(MODEL_NAME).tar.gz
+
+.PHONY: help setup kb model run test eval lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(RASA_ENV)/.installed: requirements/rasa.txt
+	py=$$(scripts/find-python310.sh)
+	rm -rf $(RASA_ENV) && "$$py" -m venv $(RASA_ENV)
+	$(RASA_ENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/rasa.txt
+	touch $@
+
+$(APP_ENV)/.installed: requirements/app.txt
+	py=$$(scripts/find-python310.sh)
+	rm -rf $(APP_ENV) && "$$py" -m venv $(APP_ENV)
+	$(APP_ENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/app.txt
+	touch $@
+
+setup: $(RASA_ENV)/.installed $(APP_ENV)/.installed ## create both Python 3.10 environments
+
+kb: $(APP_ENV)/.installed ## build or refresh the knowledge base (idempotent, keeps staff edits)
+	$(APP_PY) -m knowledge.build
+
+model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domain changed
+	if [ -f $(MODEL) ]; then echo "模型已是最新：$(MODEL)"; exit 0; fi
+	$(RASA) train --config config.yml --domain domain.yml --data data --out models --fixed-model-name $(MODEL_NAME)
+	find models -name 'nlu-core-*.tar.gz' ! -name '$(MODEL_NAME).tar.gz' -delete
+
+run: setup kb model ## start Rasa (:5005, REST + socket.io) and the action server (:5055); Ctrl-C stops
+	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/honcho start -f Procfile
+
+test: setup kb model ## run every test (pytest, rasa data validate, story tests, NLU eval)
+	$(APP_ENV)/bin/ruff check .
+	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/pytest
+	$(RASA) data validate --config config.yml --domain domain.yml --data data
+	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out results/stories
+	$(MAKE) --no-print-directory eval
+
+eval: setup model ## intent accuracy and macro F1 on the held-out set (fails below 90 %)
+	rm -rf results/nlu-eval
+	$(RASA) test nlu --model $(MODEL) --config config.yml --nlu tests/nlu_eval.yml --out results/nlu-eval >/dev/null
+	$(APP_PY) scripts/eval_report.py results/nlu-eval/intent_report.json --min 0.90
+
+lint: $(APP_ENV)/.installed ## ruff check and format check
+	$(APP_ENV)/bin/ruff check .
+	$(APP_ENV)/bin/ruff format --check .
+
+clean: ## remove environments, models, results and the local database
+	rm -rf .venv models results var .cache

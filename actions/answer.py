@@ -1,0 +1,130 @@
+"""``action_answer``: every question about the plan goes through here.
+
+Intent -> topic -> ranked knowledge-base answer with its source line, plus up
+to three related questions as buttons. Ambiguous questions get "您是想问…";
+questions the knowledge base does not cover get an honest reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+
+from knowledge.answering import Answer, AnswerEngine, not_covered
+from knowledge.db import get_sessionmaker
+from knowledge.topics import INTENT_TOPICS, TOPICS
+
+log = logging.getLogger(__name__)
+
+FALLBACK_INTENT = "nlu_fallback"
+# Two topic intents closer than this are "between topics": ask which one was meant.
+CLARIFY_MARGIN = 0.25
+SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
+
+
+@lru_cache(maxsize=1)
+def answer_engine() -> AnswerEngine:
+    return AnswerEngine(get_sessionmaker())
+
+
+def resident_words(tracker: Tracker) -> str:
+    """The resident's latest own words (a clicked button sends a payload instead)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            text = (event.get("text") or "").strip()
+            if text and not text.startswith("/"):
+                return text
+    return ""
+
+
+def previous_words(tracker: Tracker) -> str:
+    """The resident's words one turn before the latest ones."""
+    seen = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            text = (event.get("text") or "").strip()
+            if text and not text.startswith("/"):
+                seen += 1
+                if seen == 2:
+                    return text
+    return ""
+
+
+def faq_button(faq_id: int, question: str) -> dict[str, str]:
+    return {"title": question, "payload": f'/choose_faq{{"faq_id":"{faq_id}"}}'}
+
+
+class ActionAnswer(Action):
+    def name(self) -> str:
+        return "action_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            answer = self._decide(dispatcher, tracker)
+        except SQLAlchemyError:
+            log.exception("knowledge base unavailable")
+            dispatcher.utter_message(text=SORRY)
+            return []
+        if answer is None:  # a clarifying question was sent
+            return []
+        dispatcher.utter_message(text=answer.message(), buttons=[faq_button(i, q) for i, q in answer.related])
+        return [SlotSet("topic", answer.topic)] if answer.found else []
+
+    def _decide(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Answer | None:
+        engine = answer_engine()
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        text = resident_words(tracker)
+        district = next(tracker.get_latest_entity_values("district"), None)
+
+        if intent == "choose_faq":
+            faq_id = next(tracker.get_latest_entity_values("faq_id"), None)
+            chosen = engine.answer_entry(faq_id=int(faq_id)) if str(faq_id).isdigit() else None
+            return chosen or not_covered()
+
+        if intent == "follow_up":
+            topic = tracker.get_slot("topic")
+            answer = engine.answer(text=text, topic=topic, district=district)
+            if not answer.found and topic:
+                combined = f"{previous_words(tracker)} {text}"
+                answer = engine.answer(text=combined, topic=topic, district=district)
+            return answer
+
+        if intent == FALLBACK_INTENT:
+            ranking = [r for r in message.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
+            top = [r for r in ranking[:2] if r.get("name") in INTENT_TOPICS]
+            if len(top) == 2 and top[0]["confidence"] - top[1]["confidence"] < CLARIFY_MARGIN:
+                topics = [INTENT_TOPICS[r["name"]] for r in top]
+                direct = engine.answer(text=text, topic=None, district=district)
+                if direct.found and direct.topic not in topics:
+                    return direct
+                self._clarify(dispatcher, engine, text, topics)
+                return None
+            intent = top[0]["name"] if top and top[0] is ranking[0] else None
+
+        topic = INTENT_TOPICS.get(intent or "")
+        answer = engine.answer(text=text, topic=topic, district=district)
+        if not answer.found and topic is not None:
+            elsewhere = engine.answer(text=text, topic=None, district=district)
+            if elsewhere.found:
+                return elsewhere
+        return answer
+
+    @staticmethod
+    def _clarify(dispatcher: CollectingDispatcher, engine: AnswerEngine, text: str, topics: list[str]) -> None:
+        buttons = []
+        for topic in topics:
+            best = engine.best_question(text=text, topic=topic)
+            if best is not None:
+                buttons.append(faq_button(*best))
+            else:
+                buttons.append({"title": TOPICS[topic], "payload": f"/ask_{topic}"})
+        dispatcher.utter_message(text="您是想问下面哪一个问题？请点选，或换个说法再问一次。", buttons=buttons)

@@ -1,0 +1,212 @@
+"""From a resident's words to a cited answer, or an honest "not covered yet".
+
+The search index is cached and rebuilt only when the knowledge base's
+fingerprint changes (checked on every request), and the answer itself is read
+from the database each time, so a staff edit is live at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge import queries
+from knowledge.models import Clause
+from knowledge.parse import REPORT_PREFIX, sentences
+from knowledge.search import Bm25Index, Hit, SearchDoc
+from knowledge.topics import TOPICS
+
+# A hit answers the question when it covers this share of the question's weight…
+MIN_COVERAGE = 0.45
+# …and a clause sentence must cover more, since it was not written as an answer.
+MIN_PASSAGE_COVERAGE = 0.6
+PASSAGE_DISCOUNT = 0.8
+MIN_RELATED_COVERAGE = 0.2
+NEAR_TIE = 0.9
+MAX_RELATED = 3
+
+
+def source_line(clause: Clause) -> str:
+    document = clause.document
+    if clause.ref.startswith(REPORT_PREFIX):
+        section = clause.ref.removeprefix(REPORT_PREFIX)
+        return f"来源：2022年进展报道《{document.title}》“{section}”部分（数据来源：杭州市发展和改革委员会）"
+    return f"来源：《{document.title}》{clause.ref}"
+
+
+@dataclass
+class Answer:
+    text: str
+    source_line: str | None = None
+    topic: str | None = None
+    faq_id: int | None = None
+    clause_ref: str | None = None
+    related: list[tuple[int, str]] = field(default_factory=list)  # (faq id, question)
+
+    @property
+    def found(self) -> bool:
+        return self.source_line is not None
+
+    def message(self) -> str:
+        return f"{self.text}\n{self.source_line}" if self.source_line else self.text
+
+
+def not_covered(topic: str | None = None) -> Answer:
+    area = f"关于“{TOPICS[topic]}”，" if topic else ""
+    return Answer(
+        text=(
+            f"抱歉，{area}这个问题知识库里暂时还没有收录，为了不给您不准确的信息，我先不作答。"
+            "我可以回答《行动计划》中关于老旧小区加装电梯、托育托位、积分落户、租赁住房的问题，"
+            "以及计划里的其他承诺（如收入、就业、养老、交通）。您可以换个说法再问，"
+            "具体办事也可以拨打12345政务服务便民热线。"
+        ),
+        topic=topic,
+    )
+
+
+def passage_text(clause: Clause, sentence: str) -> str:
+    sentence = sentence.lstrip("—").strip()
+    if clause.ref == "主要目标":
+        return f"《行动计划》的主要目标是，到2025年：{sentence}"
+    if clause.ref == "序言":
+        return f"《行动计划》开篇提出：{sentence}"
+    if clause.ref.startswith(REPORT_PREFIX):
+        return f"2022年的进展报道提到：{sentence}"
+    return f"《行动计划》{clause.ref}“{clause.title}”提出：{sentence}"
+
+
+def _entry_order(hit: Hit) -> int:
+    return int(hit.ref[4:]) if hit.ref.startswith("faq:") else 0
+
+
+class AnswerEngine:
+    def __init__(self, make_session: sessionmaker[Session]) -> None:
+        self.make_session = make_session
+        self._fingerprint: tuple | None = None
+        self._index: Bm25Index | None = None
+        self._passages: dict[str, tuple[Clause, str]] = {}
+
+    # -- index ---------------------------------------------------------------
+    def _current_index(self, session: Session) -> Bm25Index:
+        fingerprint = queries.kb_fingerprint(session)
+        if self._index is None or fingerprint != self._fingerprint:
+            self._index = self._build_index(session)
+            self._fingerprint = fingerprint
+        return self._index
+
+    def _build_index(self, session: Session) -> Bm25Index:
+        docs = [
+            SearchDoc(
+                ref=f"faq:{e.id}",
+                topics=frozenset({e.topic}),
+                fields=((e.question, 2.0), *((a, 2.0) for a in e.alternatives), (e.answer, 1.0)),
+            )
+            for e in queries.published_entries(session)
+        ]
+        passages = {}
+        for clause in queries.all_clauses(session):
+            for n, sentence in enumerate(sentences(clause.text)):
+                if len(sentence) < 8:
+                    continue
+                ref = f"passage:{clause.ref}#{n}"
+                passages[ref] = (clause, sentence)
+                docs.append(
+                    SearchDoc(ref=ref, topics=frozenset(clause.topics), fields=((sentence, 2.0), (clause.title, 1.0)))
+                )
+        self._passages = passages
+        return Bm25Index(docs)
+
+    # -- answers -------------------------------------------------------------
+    def answer(self, *, text: str, topic: str | None, district: str | None = None) -> Answer:
+        """The best answer to ``text`` within ``topic`` (None: any topic)."""
+        if district:  # the district is answered by the note below, not searched for
+            text = text.replace(district, " ").replace(district[:-1], " ")
+        with self.make_session() as session:
+            index = self._current_index(session)
+            hits = index.search(text, topics=[topic] if topic else None, limit=8)
+            best = self._best(hits)
+            if best is None:
+                return not_covered(topic)
+            answer = self._answer_for(session, best, topic=topic)
+            if answer is None:  # unpublished since the index was built
+                return not_covered(topic)
+            answer.related = self._related(session, hits, exclude=best.ref, topic=answer.topic)
+        if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
+            answer.text += (
+                f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
+                f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
+            )
+        return answer
+
+    def answer_entry(self, *, faq_id: int) -> Answer | None:
+        """The answer of one published entry (a button the resident clicked)."""
+        with self.make_session() as session:
+            answer = self._answer_for(session, Hit(f"faq:{faq_id}", 1.0, 1.0))
+            if answer is not None:
+                index = self._current_index(session)
+                hits = index.search(answer.text, topics=[answer.topic] if answer.topic else None, limit=6)
+                answer.related = self._related(session, hits, exclude=f"faq:{faq_id}", topic=answer.topic)
+            return answer
+
+    def best_question(self, *, text: str, topic: str) -> tuple[int, str] | None:
+        """The FAQ question within ``topic`` closest to ``text``, for "您是想问…" buttons."""
+        with self.make_session() as session:
+            for hit in self._current_index(session).search(text, topics=[topic], limit=8):
+                if hit.ref.startswith("faq:"):
+                    entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+                    if entry is not None:
+                        return entry.id, entry.question
+        return None
+
+    @staticmethod
+    def _best(hits: list[Hit]) -> Hit | None:
+        def weight(hit: Hit) -> float:
+            return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
+
+        good = [
+            h for h in hits if h.coverage >= (MIN_PASSAGE_COVERAGE if h.ref.startswith("passage:") else MIN_COVERAGE)
+        ]
+        if not good:
+            return None
+        top = max(weight(h) for h in good)
+        # Near ties (a bare "托位" matches many entries equally): the curated files list
+        # the general entry of a topic first, so the earliest entry wins.
+        tied = [h for h in good if weight(h) >= NEAR_TIE * top]
+        return min(tied, key=lambda h: (h.ref.startswith("passage:"), _entry_order(h)))
+
+    def _answer_for(self, session: Session, hit: Hit, *, topic: str | None = None) -> Answer | None:
+        if hit.ref.startswith("faq:"):
+            entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+            if entry is None:
+                return None
+            return Answer(
+                text=entry.answer,
+                source_line=source_line(entry.clause),
+                topic=entry.topic,
+                faq_id=entry.id,
+                clause_ref=entry.clause.ref,
+            )
+        clause, sentence = self._passages[hit.ref]
+        if topic is None:  # a clause on exactly one resident topic belongs to it, else to the plan
+            specific = [t for t in clause.topics if t != "plan"]
+            topic = specific[0] if len(specific) == 1 else "plan"
+        return Answer(
+            text=passage_text(clause, sentence),
+            source_line=source_line(clause),
+            topic=topic,
+            clause_ref=clause.ref,
+        )
+
+    @staticmethod
+    def _related(session: Session, hits: list[Hit], *, exclude: str, topic: str | None) -> list[tuple[int, str]]:
+        related: list[tuple[int, str]] = []
+        for hit in hits:
+            if hit.ref == exclude or not hit.ref.startswith("faq:") or hit.coverage < MIN_RELATED_COVERAGE:
+                continue
+            entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+            if entry is not None and (topic is None or entry.topic == topic):
+                related.append((entry.id, entry.question))
+            if len(related) == MAX_RELATED:
+                break
+        return related

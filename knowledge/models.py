@@ -1,0 +1,110 @@
+"""SQLAlchemy 2 models of the knowledge base.
+
+document ──< clause ──< target
+                └────< faq_entry   (the answer a resident reads rests on one clause)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Numeric, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+FAQ_STATUSES = ("draft", "published")
+BUILD_USER = "build"  # updated_by of entries written by the build step, not by staff
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Document(Base):
+    """A source document: the action plan or the 2022 progress report."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source_file: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+
+    clauses: Mapped[list[Clause]] = relationship(back_populates="document", lazy="raise")
+
+
+class Clause(Base):
+    """One numbered clause (第9条), the goals (主要目标) or a section of the report."""
+
+    __tablename__ = "clauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)  # 第9条 | 主要目标 | 2022报告·民生保障
+    number: Mapped[int | None]
+    part: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    position: Mapped[int]
+
+    document: Mapped[Document] = relationship(back_populates="clauses", lazy="raise")
+    targets: Mapped[list[Target]] = relationship(back_populates="clause", lazy="raise", cascade="all, delete-orphan")
+
+
+class Target(Base):
+    """A quantified commitment stated in a clause, e.g. 托位 4.6 个/千人口 by 2025."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
+    indicator: Mapped[str] = mapped_column(String(200))
+    comparator: Mapped[str] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(Numeric(16, 4))
+    unit: Mapped[str] = mapped_column(String(40))
+    year: Mapped[int | None]
+    sentence: Mapped[str] = mapped_column(Text)
+
+    clause: Mapped[Clause] = relationship(back_populates="targets", lazy="raise")
+
+
+class FaqEntry(Base):
+    """A question residents ask and the answer they get, resting on one clause.
+
+    ``version`` is SQLAlchemy's version counter: every write bumps it, and a
+    write based on an older version fails instead of overwriting.
+    """
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    topic: Mapped[str] = mapped_column(String(16), index=True)
+    question: Mapped[str] = mapped_column(String(300))
+    alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    seed_digest: Mapped[str | None] = mapped_column(String(64))
+
+    clause: Mapped[Clause] = relationship(lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)

@@ -1,0 +1,114 @@
+"""action_answer with real trackers and a real SQLite knowledge base."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answer import ActionAnswer, answer_engine
+
+
+@pytest.fixture(autouse=True)
+def use_test_kb(kb_url: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DATABASE_URL", kb_url)
+    answer_engine.cache_clear()
+    yield
+    answer_engine.cache_clear()
+
+
+def user(text: str, intent: str, confidence: float = 0.95, ranking=None, entities=None) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+            "entities": entities or [],
+        },
+    }
+
+
+def tracker(*turns: dict[str, Any], slots: dict[str, Any] | None = None) -> Tracker:
+    return Tracker(
+        sender_id="resident-1",
+        slots=slots or {},
+        latest_message=turns[-1]["parse_data"],
+        events=list(turns),
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+async def run(t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswer().run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+async def test_topic_question_gets_cited_answer_related_buttons_and_topic_slot():
+    messages, events = await run(tracker(user("加梯", "ask_elevator")))
+    assert len(messages) == 1
+    text = messages[0]["text"]
+    assert "能改尽改、愿改就改" in text or "加装电梯" in text
+    assert text.splitlines()[-1].startswith("来源：《杭州争当") and text.endswith("第9条")
+    assert 1 <= len(messages[0]["buttons"]) <= 3
+    assert all(b["payload"].startswith('/choose_faq{"faq_id":"') for b in messages[0]["buttons"])
+    assert events == [{"event": "slot", "timestamp": None, "name": "topic", "value": "elevator"}]
+
+
+async def test_follow_up_keeps_the_previous_topic():
+    first = user("到2025年每千人口有多少托位", "ask_childcare")
+    follow = user("那2022年底呢", "follow_up")
+    messages, _ = await run(tracker(first, follow, slots={"topic": "childcare"}))
+    assert "3.5" in messages[0]["text"]
+    assert "2022年进展报道" in messages[0]["text"]
+
+
+async def test_follow_up_naming_a_district_keeps_topic_and_adds_district_note():
+    first = user("加梯", "ask_elevator")
+    entities = [{"entity": "district", "value": "余杭区", "start": 1, "end": 4}]
+    follow = user("那余杭区呢", "follow_up", entities=entities)
+    messages, _ = await run(tracker(first, follow, slots={"topic": "elevator"}))
+    assert "第9条" in messages[0]["text"]
+    assert "余杭区" in messages[0]["text"]
+
+
+async def test_clicked_related_question_answers_that_entry():
+    messages, _ = await run(tracker(user("加梯", "ask_elevator")))
+    button = messages[0]["buttons"][0]
+    faq_id = button["payload"].split('"faq_id":"')[1].rstrip('"}')
+    click = user(button["payload"], "choose_faq", entities=[{"entity": "faq_id", "value": faq_id}])
+    chosen, _ = await run(tracker(user("加梯", "ask_elevator"), click))
+    assert "来源：" in chosen[0]["text"]
+
+
+async def test_ambiguous_between_two_topics_asks_which_one():
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.45},
+        {"name": "ask_rental", "confidence": 0.41},
+        {"name": "ask_hukou", "confidence": 0.38},
+    ]
+    messages, events = await run(tracker(user("租房能不能落户", "nlu_fallback", 0.45, ranking)))
+    assert messages[0]["text"].startswith("您是想问")
+    assert len(messages[0]["buttons"]) == 2
+    assert events == []
+
+
+async def test_question_outside_the_knowledge_base_gets_honest_reply_without_citation():
+    messages, events = await run(tracker(user("杭州明天会下雨吗", "ask_plan", 0.6)))
+    assert "暂时还没有收录" in messages[0]["text"]
+    assert "来源" not in messages[0]["text"]
+    assert events == []
+
+
+async def test_database_failure_gives_a_chinese_apology(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/unreachable")  # nothing listens on :9
+    answer_engine.cache_clear()
+    messages, _ = await run(tracker(user("加梯", "ask_elevator")))
+    assert "系统暂时出了点问题" in messages[0]["text"]

@@ -1,0 +1,113 @@
+"""Ranking and answering against the real knowledge base."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from knowledge.answering import AnswerEngine
+from knowledge.db import get_sessionmaker, session_scope
+from knowledge.models import FaqEntry
+from knowledge.parse import PLAN_TITLE
+
+PLAN_SOURCE = f"来源：《{PLAN_TITLE}》"
+
+# Resident questions (not copied from the FAQ files) and the clause the answer must rest on.
+RESIDENT_QUESTIONS = [
+    ("加梯", "elevator", "第9条"),
+    ("我家老小区6楼没电梯，能装吗", "elevator", "第9条"),
+    ("楼下邻居不同意装电梯怎么办", "elevator", "第9条"),
+    ("到2025年托位有多少", "childcare", "主要目标"),
+    ("2022年底托位目标", "childcare", "2022报告·民生保障"),
+    ("托儿所一个月多少钱", "childcare", "第8条"),
+    ("积分落户要多少分", "hukou", "第11条"),
+    ("公租房怎么申请", "rental", "第9条"),
+    ("籃领公寓", "rental", "第9条"),
+    ("人均预期寿命目标是多少", "plan", "主要目标"),
+    ("地铁四期什么时候开工", "plan", "第7条"),
+    ("九大星城是哪些", "plan", "第1条"),
+]
+
+
+@pytest.mark.parametrize(("question", "topic", "clause_ref"), RESIDENT_QUESTIONS)
+def test_resident_question_gets_answer_from_the_right_clause(engine: AnswerEngine, question, topic, clause_ref):
+    answer = engine.answer(text=question, topic=topic)
+    assert answer.found, question
+    assert answer.clause_ref == clause_ref
+    assert answer.message().endswith(answer.source_line)
+
+
+def test_source_line_names_the_plan_and_the_clause(engine: AnswerEngine):
+    answer = engine.answer(text="加装电梯", topic="elevator")
+    assert answer.source_line == f"{PLAN_SOURCE}第9条"
+
+
+@pytest.mark.parametrize("question", ["明天天气怎么样", "我想办护照", "附近哪家火锅好吃", "asdfgh"])
+def test_unrelated_question_gets_an_honest_non_answer(engine: AnswerEngine, question):
+    answer = engine.answer(text=question, topic=None)
+    assert not answer.found
+    assert "来源" not in answer.message()
+    assert "暂时还没有收录" in answer.text
+
+
+def test_own_question_finds_own_entry(engine: AnswerEngine, kb_url: str):
+    with session_scope(kb_url) as s:
+        entries = s.scalars(select(FaqEntry).where(FaqEntry.status == "published")).all()
+    found = [engine.answer(text=e.question, topic=e.topic).faq_id == e.id for e in entries]
+    assert sum(found) / len(found) >= 0.9
+
+
+def test_plan_question_without_faq_is_answered_from_a_clause_sentence(engine: AnswerEngine):
+    answer = engine.answer(text="南宋临安城遗址申遗", topic="plan")
+    assert answer.clause_ref == "第16条"
+    assert "南宋临安城遗址" in answer.text
+
+
+def test_related_questions_are_other_entries_of_the_topic(engine: AnswerEngine, kb_url: str):
+    answer = engine.answer(text="加装电梯补贴多少钱", topic="elevator")
+    assert 1 <= len(answer.related) <= 3
+    with session_scope(kb_url) as s:
+        topics = {s.get(FaqEntry, i).topic for i, _ in answer.related}
+    assert topics == {"elevator"}
+    assert answer.faq_id not in {i for i, _ in answer.related}
+
+
+def test_district_note_is_added_for_topic_answers(engine: AnswerEngine):
+    answer = engine.answer(text="加梯", topic="elevator", district="余杭区")
+    assert "没有单独列出余杭区的安排" in answer.text
+
+
+def test_edits_are_live_without_restart(fresh_kb_url: str):
+    engine = AnswerEngine(get_sessionmaker(fresh_kb_url))
+    before = engine.answer(text="蓝领公寓", topic="rental")
+    with session_scope(fresh_kb_url) as s:
+        entry = s.get(FaqEntry, before.faq_id)
+        entry.answer = "蓝领公寓的新答复：以最新公告为准。"
+        entry.updated_by = "staff:li"
+    after = engine.answer(text="蓝领公寓", topic="rental")
+    assert after.faq_id == before.faq_id
+    assert after.text.startswith("蓝领公寓的新答复")
+    with session_scope(fresh_kb_url) as s:
+        s.get(FaqEntry, before.faq_id).status = "draft"
+    hidden = engine.answer(text="蓝领公寓", topic="rental")
+    assert hidden.faq_id != before.faq_id
+
+
+def test_new_published_entry_is_found_at_once(fresh_kb_url: str):
+    engine = AnswerEngine(get_sessionmaker(fresh_kb_url))
+    engine.answer(text="加梯", topic="elevator")  # index built and cached
+    with session_scope(fresh_kb_url) as s:
+        clause_id = s.get(FaqEntry, 1).clause_id
+        s.add(
+            FaqEntry(
+                topic="elevator",
+                question="加装电梯的电费谁来出？",
+                alternatives=["电梯电费"],
+                answer="（测试条目）电梯电费的分摊办法由业主协商确定。",
+                clause_id=clause_id,
+                status="published",
+                updated_by="staff:li",
+            )
+        )
+    answer = engine.answer(text="电梯电费谁出", topic="elevator")
+    assert answer.text.startswith("（测试条目）")
