@@ -104,7 +104,92 @@ class FaqEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64))
     seed_digest: Mapped[str | None] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
 
     clause: Mapped[Clause] = relationship(lazy="raise")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
+
+
+class StaffUser(Base):
+    """A member of staff who keeps the FAQ up to date. Roles: editor < reviewer < admin."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffToken(Base):
+    """An API bearer token or a browser session of a staff member (only its hash is stored)."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # api | session
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[StaffUser] = relationship(lazy="joined")
+
+
+class FaqRevision(Base):
+    """The state of an FAQ entry after each change: history, diff and restore."""
+
+    __tablename__ = "faq_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    faq_id: Mapped[int] = mapped_column(ForeignKey("faq_entries.id"), index=True)
+    version: Mapped[int]
+    action: Mapped[str] = mapped_column(String(32))
+    snapshot: Mapped[dict] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what when (logins, edits, publications, user changes, imports)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(80), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class UnansweredQuestion(Base):
+    """A resident question the bot could not answer, personal data masked, counted."""
+
+    __tablename__ = "unanswered_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_key: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|dismissed|drafted
+    faq_id: Mapped[int | None] = mapped_column(ForeignKey("faq_entries.id"))
+
+
+class AnswerFeedback(Base):
+    """A resident's 👍 (+1) or 👎 (-1) on an answer. Nothing about the resident is kept."""
+
+    __tablename__ = "answer_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    faq_id: Mapped[int] = mapped_column(ForeignKey("faq_entries.id"), index=True)
+    rating: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

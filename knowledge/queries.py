@@ -7,20 +7,21 @@ from sqlalchemy.orm import Session, joinedload
 
 from knowledge.models import Clause, Document, FaqEntry
 
+# What residents can be answered from: published and not deleted.
+LIVE = (FaqEntry.status == "published") & FaqEntry.deleted_at.is_(None)
+
 
 def kb_fingerprint(session: Session) -> tuple:
     """Changes whenever a published entry or a source document changes."""
     faq = session.execute(
-        select(func.count(FaqEntry.id), func.sum(FaqEntry.version), func.max(FaqEntry.updated_at)).where(
-            FaqEntry.status == "published"
-        )
+        select(func.count(FaqEntry.id), func.sum(FaqEntry.version), func.max(FaqEntry.updated_at)).where(LIVE)
     ).one()
     documents = tuple(session.scalars(select(Document.sha256).order_by(Document.id)))
     return (*faq, documents)
 
 
 def published_entries(session: Session, *, topic: str | None = None) -> list[FaqEntry]:
-    stmt = select(FaqEntry).where(FaqEntry.status == "published").order_by(FaqEntry.id)
+    stmt = select(FaqEntry).where(LIVE).order_by(FaqEntry.id)
     if topic:
         stmt = stmt.where(FaqEntry.topic == topic)
     return list(session.scalars(stmt))
@@ -31,7 +32,7 @@ def published_entry(session: Session, *, entry_id: int) -> FaqEntry | None:
     return session.scalar(
         select(FaqEntry)
         .options(joinedload(FaqEntry.clause).joinedload(Clause.document))
-        .where(FaqEntry.id == entry_id, FaqEntry.status == "published")
+        .where(FaqEntry.id == entry_id, LIVE)
     )
 
 

@@ -1,0 +1,316 @@
+"""JSON API /api/v1 for staff and for other city systems (documented in openapi.yml)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from sqlalchemy import select
+
+from knowledge import inbox, queries, staff
+from knowledge.answering import Answer, source_line
+from knowledge.models import AuditEvent, Clause
+from knowledge.staff import FaqInput, Invalid
+from web.auth import api_user, db
+from web.errors import json_error
+from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
+
+routes = web.RouteTableDef()
+OPENAPI_FILE = Path(__file__).with_name("openapi.yml")
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Invalid("invalid_json", "请求内容不是有效的 JSON。") from None
+    if not isinstance(data, dict):
+        raise Invalid("invalid_body", "请求内容必须是一个 JSON 对象。")
+    return data
+
+
+def entry_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise staff.NotFound("not_found", "条目编号必须是数字。") from None
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def preview(entry) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Exactly the message the bot sends for this entry."""
+    return {"message": Answer(text=entry.answer, source_line=source_line(entry.clause)).message()}
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(_: web.Request) -> web.Response:
+    return web.json_response(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
+
+
+@routes.post("/api/v1/login")
+async def login(request: web.Request) -> web.Response:
+    if not request.app[LOGIN_LIMITER].allow(client_address(request)):
+        return json_error(429, "too_many_requests", "登录尝试太频繁，请稍后再试。")
+    data = await body(request)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise Invalid("invalid_body", "请提供用户名 username 和密码 password。")
+
+    def check() -> tuple[str, str]:
+        with request.app[SESSIONMAKER]() as session:
+            try:
+                user = staff.authenticate(session, username=username, password=password)
+            except staff.Unauthorized:
+                session.commit()  # keep the failure count and any lock
+                raise
+            token, _ = staff.issue_token(session, user=user, kind="api")
+            session.commit()
+            return token, user.role
+
+    token, role = await asyncio.to_thread(check)  # Argon2 is deliberately slow: keep the loop free
+    return web.json_response({"token": token, "role": role, "expires_in": 8 * 3600})
+
+
+@routes.post("/api/v1/logout")
+async def logout(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        staff.revoke_token(session, token=request.headers["Authorization"].split(" ", 1)[1].strip())
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/v1/faqs")
+async def list_faqs(request: web.Request) -> web.Response:
+    q = request.query
+    topic, status = q.get("topic") or None, q.get("status") or None
+    if topic and topic not in staff.TOPICS:
+        raise Invalid("invalid_topic", f"主题必须是 {'、'.join(staff.TOPICS)} 之一。")
+    if status and status not in ("draft", "published"):
+        raise Invalid("invalid_status", "状态必须是 draft 或 published。")
+    with db(request) as session:
+        api_user(request, session)
+        entries = staff.list_entries(
+            session, topic=topic, status=status, q=q.get("q"), deleted=q.get("deleted") in ("1", "true")
+        )
+        return web.json_response({"items": [staff.entry_dict(e) for e in entries], "count": len(entries)})
+
+
+@routes.post("/api/v1/faqs")
+async def create_faq(request: web.Request) -> web.Response:
+    data = await body(request)
+    with db(request) as session:
+        user = api_user(request, session)
+        entry = staff.create_entry(
+            session, data=FaqInput.from_mapping(data), user=user, publish=data.get("status") == "published"
+        )
+        return web.json_response(staff.entry_dict(entry), status=201)
+
+
+@routes.get("/api/v1/faqs/{id}")
+async def get_faq(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        entry = staff.get_entry(session, entry_id=entry_id(request))
+        return web.json_response({**staff.entry_dict(entry), "preview": preview(entry)})
+
+
+@routes.put("/api/v1/faqs/{id}")
+async def update_faq(request: web.Request) -> web.Response:
+    data = await body(request)
+    with db(request) as session:
+        user = api_user(request, session)
+        entry = staff.update_entry(
+            session,
+            entry_id=entry_id(request),
+            data=FaqInput.from_mapping(data),
+            expected_version=data.get("version"),
+            user=user,
+        )
+        if data.get("status") in ("draft", "published") and data["status"] != entry.status:
+            entry = staff.set_status(
+                session, entry_id=entry.id, status=data["status"], expected_version=entry.version, user=user
+            )
+        return web.json_response(staff.entry_dict(entry))
+
+
+@routes.delete("/api/v1/faqs/{id}")
+async def delete_faq(request: web.Request) -> web.Response:
+    version = request.query.get("version")
+    if request.can_read_body:
+        version = (await body(request)).get("version", version)
+    with db(request) as session:
+        user = api_user(request, session)
+        expected = int(version) if isinstance(version, str) and version.isdigit() else version
+        entry = staff.delete_entry(session, entry_id=entry_id(request), expected_version=expected, user=user)
+        return web.json_response(staff.entry_dict(entry))
+
+
+@routes.post("/api/v1/faqs/{id}/{action:publish|unpublish|restore}")
+async def change_status(request: web.Request) -> web.Response:
+    data = await body(request)
+    action = request.match_info["action"]
+    with db(request) as session:
+        user = api_user(request, session)
+        if action == "restore":
+            entry = staff.delete_entry(
+                session, entry_id=entry_id(request), expected_version=data.get("version"), user=user, restore=True
+            )
+        else:
+            status = "published" if action == "publish" else "draft"
+            entry = staff.set_status(
+                session, entry_id=entry_id(request), status=status, expected_version=data.get("version"), user=user
+            )
+        return web.json_response(staff.entry_dict(entry))
+
+
+@routes.get("/api/v1/faqs/{id}/revisions")
+async def list_revisions(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        revisions = staff.revisions(session, entry_id=entry_id(request))
+        items = []
+        for i, rev in enumerate(revisions):
+            older = revisions[i + 1].snapshot if i + 1 < len(revisions) else None
+            items.append(
+                {
+                    "id": rev.id,
+                    "version": rev.version,
+                    "action": rev.action,
+                    "actor": rev.actor,
+                    "at": staff._aware(rev.created_at).isoformat(),
+                    "snapshot": rev.snapshot,
+                    "diff": staff.revision_diff(older, rev.snapshot),
+                }
+            )
+        return web.json_response({"items": items})
+
+
+@routes.post("/api/v1/faqs/{id}/revisions/{rev}/restore")
+async def restore_revision(request: web.Request) -> web.Response:
+    data = await body(request)
+    with db(request) as session:
+        user = api_user(request, session)
+        revision_id = int(request.match_info["rev"]) if request.match_info["rev"].isdigit() else -1
+        entry = staff.restore_revision(
+            session,
+            entry_id=entry_id(request),
+            revision_id=revision_id,
+            expected_version=data.get("version"),
+            user=user,
+        )
+        return web.json_response(staff.entry_dict(entry))
+
+
+@routes.get("/api/v1/clauses")
+async def list_clauses(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        clauses = queries.all_clauses(session)
+        return web.json_response(
+            {"items": [{"ref": c.ref, "title": c.title, "text": c.text, "topics": c.topics} for c in clauses]}
+        )
+
+
+@routes.get("/api/v1/inbox")
+async def list_inbox(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        rows = inbox.open_questions(session)
+        items = [
+            {
+                "id": r.id,
+                "text": r.text,
+                "topic": r.topic,
+                "count": r.count,
+                "last_seen": staff._aware(r.last_seen).isoformat(),
+            }
+            for r in rows
+        ]
+        return web.json_response({"items": items})
+
+
+@routes.post("/api/v1/inbox/{id}/{action:dismiss|draft}")
+async def handle_inbox(request: web.Request) -> web.Response:
+    with db(request) as session:
+        user = api_user(request, session)
+        if request.match_info["action"] == "dismiss":
+            inbox.dismiss(session, question_id=entry_id(request), user=user)
+            return web.json_response({"ok": True})
+        faq_id = inbox.make_draft(session, question_id=entry_id(request), user=user)
+        return web.json_response({"ok": True, "faq_id": faq_id}, status=201)
+
+
+@routes.post("/api/v1/feedback")
+async def post_feedback(request: web.Request) -> web.Response:
+    """Public: the widget posts 👍/👎 for an answer. Rate-limited per address."""
+    if not request.app[FEEDBACK_LIMITER].allow(client_address(request)):
+        return json_error(429, "too_many_requests", "反馈提交太频繁，请稍后再试。")
+    data = await body(request)
+    with db(request) as session:
+        staff.record_feedback(session, faq_id=data.get("faq_id"), rating=data.get("rating"))
+    return web.json_response({"ok": True, "message": "感谢您的反馈！"}, status=201)
+
+
+@routes.get("/api/v1/feedback")
+async def feedback_summary(request: web.Request) -> web.Response:
+    with db(request) as session:
+        api_user(request, session)
+        return web.json_response({"items": staff.feedback_summary(session)})
+
+
+@routes.get("/api/v1/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    with db(request) as session:
+        staff.require_role(api_user(request, session), "admin")
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500))
+        items = [
+            {
+                "at": staff._aware(e.at).isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in events
+        ]
+        return web.json_response({"items": items})
+
+
+@routes.post("/api/v1/users")
+async def create_user(request: web.Request) -> web.Response:
+    data = await body(request)
+    with db(request) as session:
+        admin = api_user(request, session)
+        staff.require_role(admin, "admin")
+        user = staff.create_user(
+            session,
+            username=str(data.get("username") or ""),
+            password=str(data.get("password") or ""),
+            role=str(data.get("role") or ""),
+            actor=admin.username,
+        )
+        return web.json_response({"username": user.username, "role": user.role}, status=201)
+
+
+@routes.patch("/api/v1/users/{username}")
+async def update_user(request: web.Request) -> web.Response:
+    data = await body(request)
+    if not isinstance(data.get("disabled"), bool):
+        raise Invalid("invalid_body", "请提供 disabled: true 或 false。")
+    with db(request) as session:
+        admin = api_user(request, session)
+        staff.require_role(admin, "admin")
+        user = staff.set_user_disabled(
+            session, username=request.match_info["username"], disabled=data["disabled"], actor=admin.username
+        )
+        return web.json_response({"username": user.username, "disabled": user.disabled})
+
+
+__all__ = ["Clause", "routes"]

@@ -1,0 +1,61 @@
+"""``init_app()``: the staff knowledge-base service (and, later, the resident widget)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from knowledge import staff
+from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
+from web import api
+from web.errors import error_middleware
+from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
+from web.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).with_name("static")
+MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: larger bodies get 413
+
+
+def bootstrap_admin(url: str | None) -> str:
+    """Create the first admin from ADMIN_USERNAME / ADMIN_PASSWORD when no account exists.
+
+    Returns a message for the log (and the login page) saying what happened.
+    """
+    with get_sessionmaker(url)() as session, session.begin():
+        if staff.count_users(session):
+            return ""
+        username, password = os.environ.get("ADMIN_USERNAME", ""), os.environ.get("ADMIN_PASSWORD", "")
+        if not username or not password:
+            return "尚未创建任何账号：请设置环境变量 ADMIN_USERNAME 和 ADMIN_PASSWORD 后重新启动，以创建管理员。"
+        try:
+            staff.create_user(session, username=username, password=password, role="admin", actor="bootstrap")
+        except staff.StaffError as exc:
+            return f"未能创建管理员账号“{username}”：{exc.message}"
+        return f"已创建管理员账号“{username}”。"
+
+
+def init_app(url: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[FEEDBACK_LIMITER] = RateLimiter(limit=30, per_seconds=60)
+    app[LOGIN_LIMITER] = RateLimiter(limit=20, per_seconds=60)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        upgrade_to_head(url)
+        app[SESSIONMAKER] = get_sessionmaker(url)
+        message = bootstrap_admin(url)
+        app["bootstrap_message"] = message
+        if message:
+            log.warning(message)
+        yield
+        get_engine(url).dispose()
+
+    app.cleanup_ctx.append(database)
+    app.add_routes(api.routes)
+    if STATIC_DIR.exists():
+        app.router.add_static("/static/", STATIC_DIR)
+    return app

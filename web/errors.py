@@ -1,0 +1,51 @@
+"""Every error a person can cause becomes a clear Chinese message, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from knowledge.staff import StaffError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式不正确。"),
+    401: ("unauthorized", "请先登录（缺少或无效的令牌）。"),
+    403: ("forbidden", "没有权限执行此操作。"),
+    404: ("not_found", "找不到该地址或条目。"),
+    405: ("method_not_allowed", "不支持这种请求方法。"),
+    413: ("too_large", "提交的内容太大。"),
+    429: ("too_many_requests", "请求太频繁，请稍后再试。"),
+}
+
+
+def json_error(status: int, code: str, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": code, "message": message, **extra}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    wants_json = request.path.startswith("/api/")
+    try:
+        return await handler(request)
+    except StaffError as exc:
+        extra = {"current": exc.details} if exc.status == 409 else ({"details": exc.details} if exc.details else {})
+        if wants_json:
+            return json_error(exc.status, exc.code, exc.message, **extra)
+        return web.Response(status=exc.status, text=exc.message, content_type="text/plain")
+    except web.HTTPException as exc:
+        if exc.status < 400 or not wants_json:
+            raise
+        code, message = HTTP_MESSAGES.get(exc.status, ("error", "请求无法处理。"))
+        if exc.status == 413:
+            message = "提交的内容太大（超过大小限制）。"
+        return json_error(exc.status, code, message)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if wants_json:
+            return json_error(500, "internal_error", "服务器内部错误，请稍后再试。您的数据没有被修改。")
+        return web.Response(status=500, text="服务器内部错误，请稍后再试。", content_type="text/plain")

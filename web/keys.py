@@ -1,0 +1,12 @@
+"""Typed application keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
+
+from web.ratelimit import RateLimiter
+
+SESSIONMAKER = web.AppKey("sessionmaker", sessionmaker[Session])
+FEEDBACK_LIMITER = web.AppKey("feedback_limiter", RateLimiter)
+LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
