@@ -33,7 +33,16 @@ $(APP_ENV)/.installed: requirements/app.txt
 	$(APP_ENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/app.txt
 	touch $@
 
-setup: $(RASA_ENV)/.installed $(APP_ENV)/.installed ## create both Python 3.10 environments
+# Real headless browser for the page tests: Debian's chromium (Playwright drives it via executable_path).
+.venv/.chromium:
+	if ! command -v chromium >/dev/null 2>&1; then
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo)
+	  $$sudo apt-get update -qq
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null
+	fi
+	mkdir -p .venv && touch $@
+
+setup: $(RASA_ENV)/.installed $(APP_ENV)/.installed .venv/.chromium ## create both Python 3.10 environments, install chromium
 
 kb: $(APP_ENV)/.installed ## build or refresh the knowledge base (idempotent, keeps staff edits)
 	$(APP_PY) -m knowledge.build
@@ -43,7 +52,7 @@ model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domai
 	$(RASA) train --config config.yml --domain domain.yml --data data --out models --fixed-model-name $(MODEL_NAME)
 	find models -name 'nlu-core-*.tar.gz' ! -name '$(MODEL_NAME).tar.gz' -delete
 
-run: setup kb model ## start Rasa (:5005, REST + socket.io) and the action server (:5055); Ctrl-C stops
+run: setup kb model ## start Rasa (:5005), the action server (:5055) and the staff service (:8000); Ctrl-C stops
 	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/honcho start -f Procfile
 
 test: setup kb model ## run every test (pytest, rasa data validate, story tests, NLU eval)

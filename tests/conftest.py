@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from knowledge.answering import AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker
+from tests.stack import Stack
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -55,3 +56,17 @@ def pg_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Rasa, the action server and the staff web service on free ports, with their own knowledge base."""
+    workdir = tmp_path_factory.mktemp("stack")
+    url = f"sqlite:///{workdir / 'kb.sqlite3'}"
+    build(url=url)
+    running = Stack(kb_url=url, workdir=workdir)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

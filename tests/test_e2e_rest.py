@@ -2,86 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
-import requests
 
-from knowledge.settings import PROJECT_ROOT
+from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
-RASA = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "rasa"
-APP_PYTHON = PROJECT_ROOT / ".venv" / "app" / "bin" / "python"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def trained_model() -> Path:
-    if os.environ.get("RASA_MODEL"):
-        return Path(os.environ["RASA_MODEL"])
-    models = sorted((PROJECT_ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        pytest.fail("no trained model: run `make model` (make test does it for you)")
-    return models[-1]
-
-
-@pytest.fixture(scope="module")
-def rasa_url(kb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    action_port, rasa_port = free_port(), free_port()
-    workdir = tmp_path_factory.mktemp("stack")
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n', encoding="utf-8")
-    env = {**os.environ, "DATABASE_URL": kb_url, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = (workdir / "stack.log").open("wb")
-    processes = [
-        subprocess.Popen(
-            [APP_PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [RASA, "run", "--model", trained_model(), "--port", str(rasa_port), "--interface", "127.0.0.1",
-             "--endpoints", endpoints, "--credentials", PROJECT_ROOT / "credentials.yml"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        ),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{rasa_port}"
-    try:
-        wait_until_answering(url, processes, workdir / "stack.log")
-        yield url
-    finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            p.wait(timeout=30)
-        log.close()
-
-
-def wait_until_answering(url: str, processes: list[subprocess.Popen], log_path: Path) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            pytest.fail("a server exited during start-up:\n" + log_path.read_text(errors="replace")[-3000:])
-        try:
-            reply = requests.post(
-                f"{url}/webhooks/rest/webhook", json={"sender": "probe", "message": "加梯"}, timeout=5
-            )
-            if reply.ok and reply.json():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    pytest.fail("Rasa did not answer within 240 s:\n" + log_path.read_text(errors="replace")[-3000:])
+@pytest.fixture
+def rasa_url(stack: Stack) -> str:
+    return stack.rasa_url
 
 
 class Resident:
