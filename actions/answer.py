@@ -17,12 +17,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from knowledge.answering import Answer, AnswerEngine, not_covered
-from knowledge.db import get_sessionmaker
+from knowledge.db import get_sessionmaker, session_scope
+from knowledge.inbox import record_unanswered
 from knowledge.topics import INTENT_TOPICS, TOPICS
 
 log = logging.getLogger(__name__)
 
 FALLBACK_INTENT = "nlu_fallback"
+RESIDENT_TOPICS = ("elevator", "childcare", "hukou", "rental")
+# NLU this sure of a resident topic, but no entry matches the exact words (a long
+# story, dialect): answer with what the plan commits to on that topic.
+OVERVIEW_MIN_CONFIDENCE = 0.8
+_OTHER_CITY_NAMES = (
+    "北京 上海 天津 重庆 广州 深圳 南京 苏州 无锡 常州 宁波 温州 绍兴 嘉兴 湖州 金华 台州 丽水 衢州 舟山 "
+    "成都 武汉 西安 长沙 郑州 合肥 厦门 福州 青岛 济南 大连 沈阳 哈尔滨 长春 昆明 贵阳 南昌 南宁 海口 "
+    "石家庄 太原 兰州 乌鲁木齐 西宁 银川 呼和浩特 东莞 佛山 珠海 徐州 香港 澳门 台北"
+)
+OTHER_CITIES = tuple(_OTHER_CITY_NAMES.split())
 # Two topic intents closer than this are "between topics": ask which one was meant.
 CLARIFY_MARGIN = 0.25
 SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
@@ -75,6 +86,8 @@ class ActionAnswer(Action):
             return []
         if answer is None:  # a clarifying question was sent
             return []
+        if not answer.found or not answer.exact:
+            self._remember_unanswered(resident_words(tracker), answer.topic)
         dispatcher.utter_message(text=answer.message(), buttons=[faq_button(i, q) for i, q in answer.related])
         return [SlotSet("topic", answer.topic)] if answer.found else []
 
@@ -111,12 +124,31 @@ class ActionAnswer(Action):
             intent = top[0]["name"] if top and top[0] is ranking[0] else None
 
         topic = INTENT_TOPICS.get(intent or "")
+        city = next((c for c in OTHER_CITIES if c in text), None)
+        if city and topic in RESIDENT_TOPICS and "杭州" not in text:
+            return Answer(
+                text=f"我只能解读杭州市的《行动计划》，没有{city}的相关政策信息。"
+                f"请向{city}当地的政务服务部门咨询，或拨打当地的12345政务服务便民热线。",
+                topic=topic,
+            )
         answer = engine.answer(text=text, topic=topic, district=district)
         if not answer.found and topic is not None:
             elsewhere = engine.answer(text=text, topic=None, district=district)
             if elsewhere.found:
                 return elsewhere
+            confidence = (message.get("intent") or {}).get("confidence") or 0.0
+            if topic in RESIDENT_TOPICS and confidence >= OVERVIEW_MIN_CONFIDENCE:
+                return engine.overview(topic=topic, text=text) or answer
         return answer
+
+    @staticmethod
+    def _remember_unanswered(text: str, topic: str | None) -> None:
+        """Into the staff inbox (personal data masked); never at the cost of the answer."""
+        try:
+            with session_scope() as session:
+                record_unanswered(session, text=text, topic=topic)
+        except SQLAlchemyError:
+            log.exception("could not record an unanswered question")
 
     @staticmethod
     def _clarify(dispatcher: CollectingDispatcher, engine: AnswerEngine, text: str, topics: list[str]) -> None:

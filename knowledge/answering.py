@@ -15,7 +15,7 @@ from knowledge import queries
 from knowledge.models import Clause
 from knowledge.parse import REPORT_PREFIX, sentences
 from knowledge.search import Bm25Index, Hit, SearchDoc
-from knowledge.topics import TOPICS
+from knowledge.text import terms
 
 # A hit answers the question when it covers this share of the question's weight…
 MIN_COVERAGE = 0.45
@@ -24,6 +24,11 @@ MIN_PASSAGE_COVERAGE = 0.6
 PASSAGE_DISCOUNT = 0.8
 MIN_RELATED_COVERAGE = 0.2
 NEAR_TIE = 0.9
+# A fragment of one or two words ("电梯", "落户杭州") asks in general: the topic's
+# general entry wins unless another entry matches clearly better.
+NEAR_TIE_SHORT = 0.6
+SHORT_QUERY_WORDS = 2
+OVERVIEW_PREFIX = "《行动计划》里没有针对您这个具体情况的条文，和您的问题相关的承诺是："
 MAX_RELATED = 3
 
 
@@ -43,6 +48,7 @@ class Answer:
     faq_id: int | None = None
     clause_ref: str | None = None
     related: list[tuple[int, str]] = field(default_factory=list)  # (faq id, question)
+    exact: bool = True  # False: the topic's general answer stood in for an unmatched question
 
     @property
     def found(self) -> bool:
@@ -53,13 +59,11 @@ class Answer:
 
 
 def not_covered(topic: str | None = None) -> Answer:
-    area = f"关于“{TOPICS[topic]}”，" if topic else ""
     return Answer(
         text=(
-            f"抱歉，{area}这个问题知识库里暂时还没有收录，为了不给您不准确的信息，我先不作答。"
-            "我可以回答《行动计划》中关于老旧小区加装电梯、托育托位、积分落户、租赁住房的问题，"
-            "以及计划里的其他承诺（如收入、就业、养老、交通）。您可以换个说法再问，"
-            "具体办事也可以拨打12345政务服务便民热线。"
+            "抱歉，这个具体问题我在《行动计划》和知识库里没有找到依据，为了不给您不准确的信息，我先不作答。"
+            "您可以换个说法再问，或者问我老旧小区加装电梯、托育托位、积分落户、租赁住房，以及计划里的其他承诺"
+            "（如收入、就业、养老、交通）。具体办事可以拨打12345政务服务便民热线。"
         ),
         topic=topic,
     )
@@ -125,7 +129,8 @@ class AnswerEngine:
         with self.make_session() as session:
             index = self._current_index(session)
             hits = index.search(text, topics=[topic] if topic else None, limit=8)
-            best = self._best(hits)
+            short = len([t for t in terms(text) if not t.startswith("~")]) <= SHORT_QUERY_WORDS
+            best = self._best(hits, near_tie=NEAR_TIE_SHORT if short else NEAR_TIE)
             if best is None:
                 return not_covered(topic)
             answer = self._answer_for(session, best, topic=topic)
@@ -138,6 +143,25 @@ class AnswerEngine:
                 f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
             )
         return answer
+
+    def overview(self, *, topic: str, text: str = "") -> Answer | None:
+        """The topic's general entry (the first one of its curated file), framed as
+        "the plan has nothing on your exact case; what it commits to is …".
+
+        For a resident who clearly asks about the topic (a long story, dialect) but
+        whose exact question no entry matches.
+        """
+        with self.make_session() as session:
+            entry_id = queries.first_entry_id(session, topic=topic)
+            if entry_id is None:
+                return None
+            answer = self._answer_for(session, Hit(f"faq:{entry_id}", 1.0, 1.0))
+            if answer is None:
+                return None
+            answer.text, answer.exact = OVERVIEW_PREFIX + answer.text, False
+            hits = self._current_index(session).search(text or answer.text, topics=[topic], limit=6)
+            answer.related = self._related(session, hits, exclude=f"faq:{entry_id}", topic=topic)
+            return answer
 
     def answer_entry(self, *, faq_id: int) -> Answer | None:
         """The answer of one published entry (a button the resident clicked)."""
@@ -160,7 +184,7 @@ class AnswerEngine:
         return None
 
     @staticmethod
-    def _best(hits: list[Hit]) -> Hit | None:
+    def _best(hits: list[Hit], *, near_tie: float = NEAR_TIE) -> Hit | None:
         def weight(hit: Hit) -> float:
             return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
 
@@ -172,7 +196,7 @@ class AnswerEngine:
         top = max(weight(h) for h in good)
         # Near ties (a bare "托位" matches many entries equally): the curated files list
         # the general entry of a topic first, so the earliest entry wins.
-        tied = [h for h in good if weight(h) >= NEAR_TIE * top]
+        tied = [h for h in good if weight(h) >= near_tie * top]
         return min(tied, key=lambda h: (h.ref.startswith("passage:"), _entry_order(h)))
 
     def _answer_for(self, session: Session, hit: Hit, *, topic: str | None = None) -> Answer | None:

@@ -102,7 +102,7 @@ async def test_ambiguous_between_two_topics_asks_which_one():
 
 async def test_question_outside_the_knowledge_base_gets_honest_reply_without_citation():
     messages, events = await run(tracker(user("杭州明天会下雨吗", "ask_plan", 0.6)))
-    assert "暂时还没有收录" in messages[0]["text"]
+    assert "没有找到依据" in messages[0]["text"]
     assert "来源" not in messages[0]["text"]
     assert events == []
 

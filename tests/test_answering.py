@@ -47,7 +47,7 @@ def test_unrelated_question_gets_an_honest_non_answer(engine: AnswerEngine, ques
     answer = engine.answer(text=question, topic=None)
     assert not answer.found
     assert "来源" not in answer.message()
-    assert "暂时还没有收录" in answer.text
+    assert "没有找到依据" in answer.text
 
 
 def test_own_question_finds_own_entry(engine: AnswerEngine, kb_url: str):

@@ -1,0 +1,469 @@
+"""Import and export of FAQ entries as CSV (for Excel) or YAML.
+
+Export writes every entry that is not deleted. CSV is UTF-8 *with* a BOM so
+that Excel shows the Chinese correctly; alternative phrasings are joined with
+" | ". YAML is ``entries:`` followed by a list.
+
+Import is all-or-nothing and checked row by row before anything is written:
+
+- a row with ``id`` updates that entry, but only if its ``version`` is still
+  the current one (otherwise the entry changed since the export and the row is
+  refused, unless the row already equals the current content);
+- a row without ``id`` creates an entry (draft, or published when
+  ``status`` is ``published`` and the user is a reviewer); ``key`` identifies
+  entries seeded from ``knowledge/faq/*.yml``: it is checked on updates and
+  ignored on new rows;
+- a row equal to the entry counts as unchanged and is not written;
+- every bad row is reported with its line (CSV: the physical line in the file,
+  header = line 1; YAML: the entry's number, 第N条; 0 = the file as a whole).
+
+If any row is bad, or on a dry run, nothing is written. Cells that Excel would
+read as a formula (``=``, ``+``, ``-``, ``@``…) get a leading ``'`` on CSV
+export, which import removes again, so a round trip is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from knowledge import staff
+from knowledge.models import Clause, FaqEntry, StaffUser
+from knowledge.staff import FaqInput, Invalid, StaffError
+
+FORMATS = ("csv", "yaml")
+COLUMNS = ("id", "key", "topic", "question", "alternatives", "answer", "source", "status", "version")
+REQUIRED_COLUMNS = ("topic", "question", "answer", "source")
+ALTERNATIVES_SEPARATOR = " | "
+MAX_ROWS = 5000
+MAX_KEY_CHARS = 80
+MAX_SOURCE_CHARS = 40
+BOM = "\ufeff"
+_FORMULA_START = re.compile(r"^'*[=+\-@\t\r]")  # what Excel would evaluate (CSV injection)
+_ESCAPED_FORMULA = re.compile(r"^'+[=+\-@\t\r]")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    dry_run: bool = False
+    changes: list[dict[str, Any]] = field(default_factory=list)  # what would be / was written, for the preview
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "errors": [{"line": line, "message": message} for line, message in self.errors],
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "changes": self.changes,
+        }
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Invalid("invalid_format", "format 必须是 csv 或 yaml。")
+    return fmt
+
+
+# -- export -------------------------------------------------------------------------
+
+
+def _export_rows(session: Session) -> list[dict[str, Any]]:
+    stmt = (
+        select(FaqEntry)
+        .options(joinedload(FaqEntry.clause))
+        .where(FaqEntry.deleted_at.is_(None))
+        .order_by(FaqEntry.id)
+    )
+    return [
+        {
+            "id": e.id,
+            "key": e.key,
+            "topic": e.topic,
+            "question": e.question,
+            "alternatives": list(e.alternatives or []),
+            "answer": e.answer,
+            "source": e.clause.ref,
+            "status": e.status,
+            "version": e.version,
+        }
+        for e in session.scalars(stmt)
+    ]
+
+
+def _excel_safe(value: str) -> str:
+    return "'" + value if _FORMULA_START.match(value) else value
+
+
+def _excel_unescape(value: str) -> str:
+    return value[1:] if _ESCAPED_FORMULA.match(value) else value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line answers as readable ``|`` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def export_entries(session: Session, *, fmt: str) -> bytes:
+    rows = _export_rows(session)
+    if check_format(fmt) == "yaml":
+        text = yaml.dump({"entries": rows}, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000)
+        return text.encode("utf-8")
+    out = io.StringIO()
+    writer = csv.writer(out)  # "\r\n" line ends, quotes where needed: what Excel expects
+    writer.writerow(COLUMNS)
+    for row in rows:
+        cells = {**row, "alternatives": ALTERNATIVES_SEPARATOR.join(row["alternatives"]), "key": row["key"] or ""}
+        writer.writerow([_excel_safe(c) if isinstance(c, str) else c for c in (cells[name] for name in COLUMNS)])
+    return (BOM + out.getvalue()).encode("utf-8")
+
+
+# -- reading a file -----------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    line: int
+    where: str  # 第3行 (CSV) | 第3条 (YAML)
+    values: dict[str, Any]
+
+
+class _FileError(Exception):
+    """The file as a whole cannot be read; ``line`` where known, else 0."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gbk"):  # utf-8-sig also reads UTF-8 without a BOM
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise _FileError("文件编码无法识别，请使用 UTF-8 或 GBK")
+
+
+def _read_csv(text: str) -> list[_Row]:
+    # newline="": lines end at \n, \r\n or \r, as they would in an editor; quoted cells keep their line breaks.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise _FileError(f"第1行：表头无法读取（{exc}）。", 1) from None
+    names = [h.strip().lstrip(BOM).lower() for h in header or []]
+    if not any(names):
+        raise _FileError("文件为空：第1行应是表头，如 " + ",".join(COLUMNS) + "。", 1)
+    duplicates = sorted({n for n in names if n and names.count(n) > 1})
+    if duplicates:
+        raise _FileError(f"第1行：表头中的列重复：{'、'.join(duplicates)}。", 1)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise _FileError(f"第1行：缺少列 {'、'.join(missing)}（表头应为 {','.join(COLUMNS)}）。", 1)
+    known = {i: n for i, n in enumerate(names) if n in COLUMNS}
+    rows: list[_Row] = []
+    while True:
+        line = reader.line_num + 1  # where the next record starts
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _FileError(f"第{line}行：CSV 格式错误（{exc}），无法继续读取。", line) from None
+        if not any(c.strip() for c in cells):
+            continue  # blank line, or a row Excel left with empty cells only
+        values: dict[str, Any] = {}
+        for i, cell in enumerate(cells):
+            if i in known:
+                values[known[i]] = _excel_unescape(cell.replace("\r\n", "\n").replace("\r", "\n"))
+        if len(cells) > len(names) and any(c.strip() for c in cells[len(names) :]):
+            values["_extra"] = True
+        alternatives = values.get("alternatives") or ""
+        values["alternatives"] = [a for a in re.split(r"[|\n]", alternatives) if a.strip()]
+        rows.append(_Row(line=line, where=f"第{line}行", values=values))
+        if len(rows) > MAX_ROWS:
+            break
+    return rows
+
+
+def _read_yaml(text: str) -> list[_Row]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"（第{mark.line + 1}行附近）" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _FileError(f"YAML 格式错误{where}：{problem}") from None
+    if document is None:
+        document = {"entries": []}
+    items = document.get("entries") if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        raise _FileError("YAML 文件应为 “entries:” 后跟条目列表（与导出的文件格式相同）。")
+    rows = []
+    for n, item in enumerate(items[: MAX_ROWS + 1], start=1):
+        values: dict[str, Any] = {}
+        if isinstance(item, dict):
+            for name in COLUMNS:
+                value = item.get(name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("id", "version"):
+                    value = str(value)  # answer: 2025 is still text
+                values[name] = value
+        else:
+            values["_not_mapping"] = True
+        rows.append(_Row(line=n, where=f"第{n}条", values=values))
+    return rows
+
+
+# -- checking and applying ----------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    row: _Row
+    action: str  # create | update | unchanged
+    data: FaqInput | None = None
+    entry: FaqEntry | None = None
+    status: str = "draft"
+    version: int | None = None
+    content_changed: bool = False
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _integer(value: Any, name: str) -> int | None:
+    """None when empty; raises ValueError with a Chinese message when not a whole number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} 必须是整数。")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+        return int(value.strip())
+    raise ValueError(f"{name} 必须是整数，现为“{value}”。")
+
+
+def _content(entry: FaqEntry) -> tuple[Any, ...]:
+    return (entry.topic, entry.question, list(entry.alternatives or []), entry.answer, entry.clause.ref)
+
+
+def _input_content(data: FaqInput, clause: Clause) -> tuple[Any, ...]:
+    return (data.topic, data.question, list(data.alternatives), data.answer, clause.ref)
+
+
+def _check(
+    session: Session,
+    rows: list[_Row],
+    user: StaffUser,
+    report: ImportReport,
+) -> list[_Plan]:
+    """Every row checked without writing: the plans, and the problems into ``report.errors``."""
+    entries = {e.id: e for e in session.scalars(select(FaqEntry).options(joinedload(FaqEntry.clause)))}
+    clauses = {c.ref: c for c in session.scalars(select(Clause))}
+    is_reviewer = staff.ROLES[user.role] >= staff.ROLES["reviewer"]
+    role_name = staff.ROLE_NAMES.get(user.role, user.role)
+    seen_ids: dict[int, int] = {}
+    plans: list[_Plan] = []
+    for row in rows:
+        v = row.values
+        problems: list[str] = []
+        if v.get("_not_mapping"):
+            report.errors.append((row.line, f"{row.where}：每个条目必须是“名称: 内容”的映射。"))
+            continue
+        if v.get("_extra"):
+            problems.append("本行的列数多于表头，请检查是否有未加引号的逗号。")
+        mapping = {name: v.get(name) for name in ("topic", "question", "answer", "source", "alternatives")}
+        data: FaqInput | None = None
+        try:
+            data = FaqInput.from_mapping(mapping)
+        except Invalid as exc:
+            problems.append(exc.message)
+        clause: Clause | None = None
+        source = _text(v.get("source"))
+        if source:
+            clause = clauses.get(source)
+            if clause is None:
+                try:
+                    clause = staff.clause_for_ref(session, source[:MAX_SOURCE_CHARS])
+                except Invalid as exc:
+                    problems.append(exc.message)
+        status = _text(v.get("status")).lower()
+        if status and status not in ("draft", "published"):
+            problems.append(f"状态必须是 draft（草稿）或 published（已发布），现为“{v.get('status')}”。")
+            status = ""
+        try:
+            entry_id = _integer(v.get("id"), "id")
+        except ValueError as exc:
+            problems.append(str(exc))
+            entry_id = -1
+        try:
+            version = _integer(v.get("version"), "version")
+        except ValueError as exc:
+            problems.append(str(exc))
+            version = -1
+        key = _text(v.get("key"))
+        if len(key) > MAX_KEY_CHARS:
+            problems.append(f"key 太长：最多{MAX_KEY_CHARS}个字符。")
+
+        plan: _Plan | None = None
+        if entry_id is None:  # a new entry
+            status = status or "draft"
+            if status == "published" and not is_reviewer:
+                problems.append(f"新建并直接发布条目需要审核员及以上角色（您的角色：{role_name}）；可把状态改为 draft。")
+            plan = _Plan(row=row, action="create", data=data, status=status)
+        elif entry_id >= 0:
+            entry = entries.get(entry_id)
+            if entry_id in seen_ids:
+                problems.append(f"id {entry_id} 与第{seen_ids[entry_id]}{row.where[-1]}重复：同一条目只能出现一次。")
+            seen_ids.setdefault(entry_id, row.line)
+            if entry is None:
+                problems.append(f"没有编号为 {entry_id} 的条目；新条目请把 id 留空。")
+            elif entry.deleted_at is not None:
+                problems.append(f"编号为 {entry_id} 的条目已删除，请先在管理页面恢复，或把 id 留空作为新条目导入。")
+            else:
+                if key and key != (entry.key or ""):
+                    problems.append(
+                        f"编号为 {entry_id} 的条目 key 为“{entry.key or ''}”，与文件中的“{key}”不符，请检查 id 是否正确。"
+                    )
+                status = status or entry.status
+                same = data is not None and clause is not None and _input_content(data, clause) == _content(entry)
+                if same and status == entry.status:
+                    plan = _Plan(row=row, action="unchanged", entry=entry, status=status)
+                elif version is None:
+                    problems.append("有 id 的行必须填写 version（导出时的版本号），否则无法确认条目没有被他人修改。")
+                elif version >= 0 and version != entry.version:
+                    problems.append(
+                        f"编号为 {entry_id} 的条目在导出后已被修改（文件中版本 {version}，当前版本 {entry.version}），"
+                        "本行没有覆盖。请重新导出最新内容，再把修改填进去。"
+                    )
+                else:
+                    needs_reviewer = status != entry.status or (not same and entry.status == "published")
+                    if needs_reviewer and not is_reviewer:
+                        what = "更改发布状态" if status != entry.status else "修改已发布的条目"
+                        problems.append(f"{what}需要审核员及以上角色（您的角色：{role_name}）。")
+                    plan = _Plan(
+                        row=row,
+                        action="update",
+                        data=data,
+                        entry=entry,
+                        status=status,
+                        version=version,
+                        content_changed=not same,
+                    )
+        if problems:
+            report.errors.append((row.line, f"{row.where}：" + "；".join(p.rstrip("。") for p in problems) + "。"))
+        elif plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def _apply(session: Session, plans: Iterable[_Plan], user: StaffUser) -> None:
+    for plan in plans:
+        try:
+            if plan.action == "create":
+                assert plan.data is not None
+                entry = staff.create_entry(session, data=plan.data, user=user, publish=plan.status == "published")
+                plan.entry = entry
+            elif plan.action == "update":
+                assert plan.entry is not None and plan.data is not None
+                entry = plan.entry
+                if plan.content_changed:
+                    entry = staff.update_entry(
+                        session, entry_id=entry.id, data=plan.data, expected_version=plan.version, user=user
+                    )
+                if plan.status != entry.status:
+                    entry = staff.set_status(
+                        session, entry_id=entry.id, status=plan.status, expected_version=entry.version, user=user
+                    )
+        except StaffError as exc:
+            raise _RowFailed(plan.row, exc.message) from exc
+        except StaleDataError as exc:  # changed by someone else while this import ran
+            raise _RowFailed(plan.row, "该条目刚刚被他人修改，本行没有覆盖。请重新导出后再导入。") from exc
+
+
+class _RowFailed(Exception):
+    def __init__(self, row: _Row, message: str) -> None:
+        super().__init__(message)
+        self.row, self.message = row, message
+
+
+def import_entries(session: Session, *, data: bytes, fmt: str, user: StaffUser, dry_run: bool) -> ImportReport:
+    """Check the whole file, then write all of it or nothing (never on a dry run)."""
+    check_format(fmt)
+    report = ImportReport(dry_run=dry_run)
+    try:
+        text = _decode(data)
+        rows = _read_csv(text) if fmt == "csv" else _read_yaml(text)
+    except _FileError as exc:
+        report.errors.append((exc.line, exc.message))
+        return report
+    if len(rows) > MAX_ROWS:
+        unit = "行" if fmt == "csv" else "条"
+        report.errors.append((0, f"一次最多导入{MAX_ROWS}条，文件中超过了这个数量（第{rows[-1].line}{unit}起）。请分批导入。"))
+        return report
+
+    plans = _check(session, rows, user, report)
+    for plan in plans:
+        if plan.action == "unchanged":
+            report.unchanged += 1
+            continue
+        if plan.action == "create":
+            report.created += 1
+        else:
+            report.updated += 1
+        report.changes.append(
+            {
+                "line": plan.row.line,
+                "action": plan.action,
+                "id": plan.entry.id if plan.entry is not None else None,
+                "question": plan.data.question if plan.data is not None else "",
+                "status": plan.status,
+            }
+        )
+    if report.errors or dry_run:
+        return report
+
+    try:
+        with session.begin_nested():  # a SAVEPOINT: a failure half-way undoes the rows already written
+            _apply(session, plans, user)
+            staff.audit(
+                session,
+                actor=user.username,
+                action="faq.import",
+                target=f"import:{fmt}",
+                detail=f"created={report.created} updated={report.updated} unchanged={report.unchanged}",
+            )
+    except _RowFailed as exc:
+        report.errors.append((exc.row.line, f"{exc.row.where}：{exc.message}"))
+        return report
+    for change, plan in zip(report.changes, (p for p in plans if p.action != "unchanged")):
+        change["id"] = plan.entry.id if plan.entry is not None else None
+    return report
