@@ -12,6 +12,7 @@ from aiohttp import web
 from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
 from web import api
+from web.admin import setup_admin
 from web.errors import error_middleware
 from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
 from web.ratelimit import RateLimiter
@@ -56,6 +57,7 @@ def init_app(url: str | None = None) -> web.Application:
 
     app.cleanup_ctx.append(database)
     app.add_routes(api.routes)
+    setup_admin(app)
     if STATIC_DIR.exists():
         app.router.add_static("/static/", STATIC_DIR)
     return app
