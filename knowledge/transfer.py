@@ -88,10 +88,7 @@ def check_format(fmt: str) -> str:
 
 def _export_rows(session: Session) -> list[dict[str, Any]]:
     stmt = (
-        select(FaqEntry)
-        .options(joinedload(FaqEntry.clause))
-        .where(FaqEntry.deleted_at.is_(None))
-        .order_by(FaqEntry.id)
+        select(FaqEntry).options(joinedload(FaqEntry.clause)).where(FaqEntry.deleted_at.is_(None)).order_by(FaqEntry.id)
     )
     return [
         {
@@ -195,7 +192,7 @@ def _read_csv(text: str) -> list[_Row]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise _FileError(f"第{line}行：CSV 格式错误（{exc}），无法继续读取。", line) from None
+            raise _FileError(f"第{line}行：CSV 格式错误，请检查这一行的引号是否成对（{exc}）。", line) from None
         if not any(c.strip() for c in cells):
             continue  # blank line, or a row Excel left with empty cells only
         values: dict[str, Any] = {}
@@ -264,11 +261,11 @@ def _integer(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name} 必须是整数。")
-    if isinstance(value, int):
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and value > 0:
         return value
-    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
-        return int(value.strip())
-    raise ValueError(f"{name} 必须是整数，现为“{value}”。")
+    raise ValueError(f"{name} 必须是正整数，现为“{value}”。")
 
 
 def _content(entry: FaqEntry) -> tuple[Any, ...]:
@@ -337,7 +334,9 @@ def _check(
         if entry_id is None:  # a new entry
             status = status or "draft"
             if status == "published" and not is_reviewer:
-                problems.append(f"新建并直接发布条目需要审核员及以上角色（您的角色：{role_name}）；可把状态改为 draft。")
+                problems.append(
+                    f"新建并直接发布条目需要审核员及以上角色（您的角色：{role_name}）；可把状态改为 draft。"
+                )
             plan = _Plan(row=row, action="create", data=data, status=status)
         elif entry_id >= 0:
             entry = entries.get(entry_id)
@@ -351,7 +350,8 @@ def _check(
             else:
                 if key and key != (entry.key or ""):
                     problems.append(
-                        f"编号为 {entry_id} 的条目 key 为“{entry.key or ''}”，与文件中的“{key}”不符，请检查 id 是否正确。"
+                        f"编号为 {entry_id} 的条目 key 为“{entry.key or ''}”，与文件中的“{key}”不符，"
+                        "请检查 id 是否正确。"
                     )
                 status = status or entry.status
                 same = data is not None and clause is not None and _input_content(data, clause) == _content(entry)
@@ -427,28 +427,17 @@ def import_entries(session: Session, *, data: bytes, fmt: str, user: StaffUser, 
         return report
     if len(rows) > MAX_ROWS:
         unit = "行" if fmt == "csv" else "条"
-        report.errors.append((0, f"一次最多导入{MAX_ROWS}条，文件中超过了这个数量（第{rows[-1].line}{unit}起）。请分批导入。"))
+        report.errors.append(
+            (0, f"一次最多导入{MAX_ROWS}条，文件中超过了这个数量（第{rows[-1].line}{unit}起）。请分批导入。")
+        )
         return report
 
     plans = _check(session, rows, user, report)
-    for plan in plans:
-        if plan.action == "unchanged":
-            report.unchanged += 1
-            continue
-        if plan.action == "create":
-            report.created += 1
-        else:
-            report.updated += 1
-        report.changes.append(
-            {
-                "line": plan.row.line,
-                "action": plan.action,
-                "id": plan.entry.id if plan.entry is not None else None,
-                "question": plan.data.question if plan.data is not None else "",
-                "status": plan.status,
-            }
-        )
+    report.unchanged = sum(plan.action == "unchanged" for plan in plans)
+    report.created = sum(plan.action == "create" for plan in plans)
+    report.updated = sum(plan.action == "update" for plan in plans)
     if report.errors or dry_run:
+        report.changes = _changes(plans)
         return report
 
     try:
@@ -463,7 +452,23 @@ def import_entries(session: Session, *, data: bytes, fmt: str, user: StaffUser, 
             )
     except _RowFailed as exc:
         report.errors.append((exc.row.line, f"{exc.row.where}：{exc.message}"))
-        return report
-    for change, plan in zip(report.changes, (p for p in plans if p.action != "unchanged")):
-        change["id"] = plan.entry.id if plan.entry is not None else None
+        for plan in plans:
+            if plan.action == "create":
+                plan.entry = None  # rolled back: it has no id
+    report.changes = _changes(plans)  # after writing: new entries have their id
     return report
+
+
+def _changes(plans: list[_Plan]) -> list[dict[str, Any]]:
+    """What the import writes (or would write), row by row, for the preview."""
+    return [
+        {
+            "line": plan.row.line,
+            "action": plan.action,
+            "id": plan.entry.id if plan.entry is not None else None,
+            "question": plan.data.question if plan.data is not None else "",
+            "status": plan.status,
+        }
+        for plan in plans
+        if plan.action != "unchanged"
+    ]
