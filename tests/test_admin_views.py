@@ -457,3 +457,44 @@ async def test_api_errors_stay_json(client: TestClient) -> None:
     response = await client.get("/api/v1/faqs")
     assert response.status == 401 and (await response.json())["error"]
     assert "Content-Security-Policy" not in response.headers
+
+
+async def test_stale_publish_gets_409_with_the_current_entry(client: TestClient, fresh_kb_url: str) -> None:
+    await login(client)
+    entry_id = entry_id_with(fresh_kb_url, "蓝领公寓是什么")
+    page, _ = await open_page(client, f"/admin/faqs/{entry_id}")
+    await client.post(f"/admin/faqs/{entry_id}", data={**page.form(f"/admin/faqs/{entry_id}"), "answer": "新答复"})
+    response = await client.post(
+        f"/admin/faqs/{entry_id}/unpublish", data=page.form(f"/admin/faqs/{entry_id}/unpublish")
+    )
+    html = await response.text()
+    assert response.status == 409 and "该条目已被他人修改" in html
+    assert Page(html).form(f"/admin/faqs/{entry_id}")["answer"] == "新答复"
+    with get_sessionmaker(fresh_kb_url)() as session:
+        assert session.get(FaqEntry, entry_id).status == "published"
+
+
+async def test_editor_cannot_change_a_published_entry_but_keeps_the_text(client: TestClient, fresh_kb_url: str) -> None:
+    with get_sessionmaker(fresh_kb_url)() as session, session.begin():
+        staff.create_user(session, username="editor2", password="Editor-Passw0rd!", role="editor", actor="test")
+    await login(client, "editor2", "Editor-Passw0rd!")
+    entry_id = entry_id_with(fresh_kb_url, "蓝领公寓是什么")
+    page, html = await open_page(client, f"/admin/faqs/{entry_id}")
+    assert "只有审核员及以上角色可以修改" in html
+    response = await client.post(
+        f"/admin/faqs/{entry_id}", data={**page.form(f"/admin/faqs/{entry_id}"), "answer": "编辑的改动"}
+    )
+    html = await response.text()
+    assert response.status == 403 and "权限不足" in html
+    assert Page(html).form(f"/admin/faqs/{entry_id}")["answer"] == "编辑的改动"
+
+
+async def test_pages_need_no_inline_script_or_style(client: TestClient) -> None:
+    """The CSP (default-src 'self') blocks inline code, so the pages must not rely on any."""
+    await login(client)
+    for path in ("/admin", "/admin/faqs/1", "/admin/faqs/new", "/admin/faqs/1/history", "/admin/inbox", "/admin/users"):
+        _, html = await open_page(client, path)
+        assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, path
+        assert " style=" not in html and "<style" not in html and " on" + "click=" not in html, path
+    for asset in ("/static/admin.css", "/static/admin.js"):
+        assert (await client.get(asset)).status == 200
