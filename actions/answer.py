@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from knowledge.answering import Answer, AnswerEngine, not_covered
 from knowledge.db import get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
-from knowledge.topics import INTENT_TOPICS, TOPICS
+from knowledge.topics import INTENT_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ _OTHER_CITY_NAMES = (
 OTHER_CITIES = tuple(_OTHER_CITY_NAMES.split())
 # Two topic intents closer than this are "between topics": ask which one was meant.
 CLARIFY_MARGIN = 0.25
+# One topic's best match covering at least twice as much of the question decides it.
+DOMINANCE = 2.0
 SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
 
 
@@ -115,12 +117,7 @@ class ActionAnswer(Action):
             ranking = [r for r in message.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
             top = [r for r in ranking[:2] if r.get("name") in INTENT_TOPICS]
             if len(top) == 2 and top[0]["confidence"] - top[1]["confidence"] < CLARIFY_MARGIN:
-                topics = [INTENT_TOPICS[r["name"]] for r in top]
-                direct = engine.answer(text=text, topic=None, district=district)
-                if direct.found and direct.topic not in topics:
-                    return direct
-                self._clarify(dispatcher, engine, text, topics)
-                return None
+                return self._between_topics(dispatcher, engine, text, [INTENT_TOPICS[r["name"]] for r in top])
             intent = top[0]["name"] if top and top[0] is ranking[0] else None
 
         topic = INTENT_TOPICS.get(intent or "")
@@ -151,12 +148,27 @@ class ActionAnswer(Action):
             log.exception("could not record an unanswered question")
 
     @staticmethod
-    def _clarify(dispatcher: CollectingDispatcher, engine: AnswerEngine, text: str, topics: list[str]) -> None:
-        buttons = []
-        for topic in topics:
-            best = engine.best_question(text=text, topic=topic)
-            if best is not None:
-                buttons.append(faq_button(*best))
-            else:
-                buttons.append({"title": TOPICS[topic], "payload": f"/ask_{topic}"})
-        dispatcher.utter_message(text="您是想问下面哪一个问题？请点选，或换个说法再问一次。", buttons=buttons)
+    def _between_topics(
+        dispatcher: CollectingDispatcher, engine: AnswerEngine, text: str, topics: list[str]
+    ) -> Answer | None:
+        """NLU is torn between two topics: ask which one, unless the knowledge base decides.
+
+        Both topics have a related entry and neither clearly dominates -> "您是想问…" with
+        both questions as buttons (returns None); otherwise answer from the stronger topic.
+        """
+        candidates = {t: engine.best_question(text=text, topic=t) for t in topics}
+        related = {t: c for t, c in candidates.items() if c is not None}
+        if len(related) == 2:
+            (t1, c1), (_, c2) = sorted(related.items(), key=lambda item: -item[1][2])
+            if c1[2] < DOMINANCE * c2[2]:
+                dispatcher.utter_message(
+                    text="您是想问下面哪一个问题？请点选，或换个说法再问一次。",
+                    buttons=[faq_button(c1[0], c1[1]), faq_button(c2[0], c2[1])],
+                )
+                return None
+            related = {t1: c1}
+        for topic in related:
+            answer = engine.answer(text=text, topic=topic)
+            if answer.found:
+                return answer
+        return engine.answer(text=text, topic=None)

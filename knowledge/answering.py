@@ -18,16 +18,17 @@ from knowledge.search import Bm25Index, Hit, SearchDoc
 from knowledge.text import terms
 
 # A hit answers the question when it covers this share of the question's weight…
-MIN_COVERAGE = 0.45
+MIN_COVERAGE = 0.4
 # …and a clause sentence must cover more, since it was not written as an answer.
 MIN_PASSAGE_COVERAGE = 0.6
 PASSAGE_DISCOUNT = 0.8
 MIN_RELATED_COVERAGE = 0.2
-NEAR_TIE = 0.9
-# A fragment of one or two words ("电梯", "落户杭州") asks in general: the topic's
-# general entry wins unless another entry matches clearly better.
-NEAR_TIE_SHORT = 0.6
-SHORT_QUERY_WORDS = 2
+# Within this share of the best score, the topic's general entry (the first of its
+# curated file) wins: a bare "托位" should get the general answer, not a detail.
+NEAR_TIE = 0.97
+# A one-word fragment ("电梯", "落户杭州") asks in general: a wider band.
+NEAR_TIE_SHORT = 0.75
+SHORT_QUERY_WORDS = 1
 OVERVIEW_PREFIX = "《行动计划》里没有针对您这个具体情况的条文，和您的问题相关的承诺是："
 MAX_RELATED = 3
 
@@ -80,10 +81,6 @@ def passage_text(clause: Clause, sentence: str) -> str:
     return f"《行动计划》{clause.ref}“{clause.title}”提出：{sentence}"
 
 
-def _entry_order(hit: Hit) -> int:
-    return int(hit.ref[4:]) if hit.ref.startswith("faq:") else 0
-
-
 class AnswerEngine:
     def __init__(self, make_session: sessionmaker[Session]) -> None:
         self.make_session = make_session
@@ -104,7 +101,7 @@ class AnswerEngine:
             SearchDoc(
                 ref=f"faq:{e.id}",
                 topics=frozenset({e.topic}),
-                fields=((e.question, 2.0), *((a, 2.0) for a in e.alternatives), (e.answer, 1.0)),
+                fields=(("\n".join([e.question, *e.alternatives]), 2.0), (e.answer, 1.0)),
             )
             for e in queries.published_entries(session)
         ]
@@ -130,7 +127,12 @@ class AnswerEngine:
             index = self._current_index(session)
             hits = index.search(text, topics=[topic] if topic else None, limit=8)
             short = len([t for t in terms(text) if not t.startswith("~")]) <= SHORT_QUERY_WORDS
-            best = self._best(hits, near_tie=NEAR_TIE_SHORT if short else NEAR_TIE)
+            general_id = queries.first_entry_id(session, topic=topic) if topic else None
+            best = self._best(
+                hits,
+                near_tie=NEAR_TIE_SHORT if short else NEAR_TIE,
+                general=f"faq:{general_id}" if general_id else None,
+            )
             if best is None:
                 return not_covered(topic)
             answer = self._answer_for(session, best, topic=topic)
@@ -173,18 +175,23 @@ class AnswerEngine:
                 answer.related = self._related(session, hits, exclude=f"faq:{faq_id}", topic=answer.topic)
             return answer
 
-    def best_question(self, *, text: str, topic: str) -> tuple[int, str] | None:
-        """The FAQ question within ``topic`` closest to ``text``, for "您是想问…" buttons."""
+    def best_question(self, *, text: str, topic: str) -> tuple[int, str, float] | None:
+        """The FAQ entry within ``topic`` closest to ``text``: (id, question, coverage).
+
+        For "您是想问…" buttons; None when nothing in the topic is even related.
+        """
         with self.make_session() as session:
             for hit in self._current_index(session).search(text, topics=[topic], limit=8):
-                if hit.ref.startswith("faq:"):
+                if hit.ref.startswith("faq:") and hit.coverage >= MIN_RELATED_COVERAGE:
                     entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
                     if entry is not None:
-                        return entry.id, entry.question
+                        return entry.id, entry.question, hit.coverage
         return None
 
     @staticmethod
-    def _best(hits: list[Hit], *, near_tie: float = NEAR_TIE) -> Hit | None:
+    def _best(hits: list[Hit], *, near_tie: float = NEAR_TIE, general: str | None = None) -> Hit | None:
+        """The best good-enough hit; within ``near_tie`` of it, the topic's general entry wins."""
+
         def weight(hit: Hit) -> float:
             return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
 
@@ -193,11 +200,12 @@ class AnswerEngine:
         ]
         if not good:
             return None
-        top = max(weight(h) for h in good)
-        # Near ties (a bare "托位" matches many entries equally): the curated files list
-        # the general entry of a topic first, so the earliest entry wins.
-        tied = [h for h in good if weight(h) >= near_tie * top]
-        return min(tied, key=lambda h: (h.ref.startswith("passage:"), _entry_order(h)))
+        best = max(good, key=weight)
+        if general is not None:
+            for hit in good:
+                if hit.ref == general and weight(hit) >= near_tie * weight(best):
+                    return hit
+        return best
 
     def _answer_for(self, session: Session, hit: Hit, *, topic: str | None = None) -> Answer | None:
         if hit.ref.startswith("faq:"):

@@ -20,7 +20,7 @@ from knowledge.text import terms
 class SearchDoc:
     ref: str  # "faq:12" | "passage:第9条#3"
     topics: frozenset[str]
-    fields: tuple[tuple[str, float], ...]  # (text, weight)
+    fields: tuple[tuple[str, float], ...]  # (text, weight); a term counts once per field
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Bm25Index:
         for i, doc in enumerate(self.docs):
             weighted: Counter[str] = Counter()
             for text, weight in doc.fields:
-                for term in terms(text):
+                for term in set(terms(text)):  # presence per field: repeating a word adds nothing
                     weighted[term] += weight
             for term, tf in weighted.items():
                 self.postings[term].append((i, tf))

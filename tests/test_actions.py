@@ -88,16 +88,24 @@ async def test_clicked_related_question_answers_that_entry():
     assert "来源：" in chosen[0]["text"]
 
 
-async def test_ambiguous_between_two_topics_asks_which_one():
-    ranking = [
-        {"name": "nlu_fallback", "confidence": 0.45},
-        {"name": "ask_rental", "confidence": 0.41},
-        {"name": "ask_hukou", "confidence": 0.38},
-    ]
-    messages, events = await run(tracker(user("租房能不能落户", "nlu_fallback", 0.45, ranking)))
+AMBIGUOUS = [
+    {"name": "nlu_fallback", "confidence": 0.45},
+    {"name": "ask_rental", "confidence": 0.41},
+    {"name": "ask_hukou", "confidence": 0.38},
+]
+
+
+async def test_between_two_topics_that_both_have_answers_asks_which_one():
+    messages, events = await run(tracker(user("公租房和积分落户", "nlu_fallback", 0.45, AMBIGUOUS)))
     assert messages[0]["text"].startswith("您是想问")
     assert len(messages[0]["buttons"]) == 2
     assert events == []
+
+
+async def test_between_two_topics_where_only_one_has_an_answer_answers_it():
+    messages, events = await run(tracker(user("公租房怎么申请", "nlu_fallback", 0.45, AMBIGUOUS)))
+    assert "来源：" in messages[0]["text"]
+    assert events[0]["value"] == "rental"
 
 
 async def test_question_outside_the_knowledge_base_gets_honest_reply_without_citation():
