@@ -33,12 +33,13 @@ $(APP_ENV)/.installed: requirements/app.txt
 	$(APP_ENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/app.txt
 	touch $@
 
-# Real headless browser for the page tests: Debian's chromium (Playwright drives it via executable_path).
+# Real headless browser for the page tests: Debian's chromium (Playwright drives it via executable_path),
+# and Chinese fonts so that screenshots show Chinese.
 .venv/.chromium:
-	if ! command -v chromium >/dev/null 2>&1; then
+	if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh | grep -q .; then
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo)
 	  $$sudo apt-get update -qq
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 	fi
 	mkdir -p .venv && touch $@
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope, upgrade_to_head
-from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, Target, utcnow
+from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
 from knowledge.settings import FAQ_DIR, SOURCES_DIR
 from knowledge.topics import TOPICS
@@ -168,9 +168,29 @@ def _upsert_faq(session: Session, seeds: list[FaqSeed], clauses: dict[str, Claus
             continue
         else:
             report.faq_updated += 1
+        clause = clauses[seed.source]
         entry.topic, entry.question, entry.alternatives = seed.topic, seed.question, seed.alternatives
-        entry.answer, entry.clause_id = seed.answer, clauses[seed.source].id
+        entry.answer, entry.clause_id = seed.answer, clause.id
         entry.seed_digest, entry.updated_at = seed.digest, utcnow()
+        session.flush()  # the revision records the new version
+        session.add(
+            FaqRevision(
+                faq_id=entry.id,
+                version=entry.version,
+                action="build",
+                snapshot={
+                    "topic": entry.topic,
+                    "question": entry.question,
+                    "alternatives": list(entry.alternatives),
+                    "answer": entry.answer,
+                    "source": clause.ref,
+                    "status": entry.status,
+                    "deleted": False,
+                    "version": entry.version,
+                },
+                actor=BUILD_USER,
+            )
+        )
 
 
 def build(*, url: str | None = None, sources_dir: Path = SOURCES_DIR, faq_dir: Path = FAQ_DIR) -> BuildReport:

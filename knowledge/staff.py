@@ -243,7 +243,7 @@ class FaqInput:
 
 
 def clause_for_ref(session: Session, ref: str) -> Clause:
-    clause = session.scalar(select(Clause).where(Clause.ref == ref.strip()))
+    clause = session.scalar(select(Clause).options(joinedload(Clause.document)).where(Clause.ref == ref.strip()))
     if clause is None:
         raise Invalid(
             "unknown_source",
@@ -275,7 +275,9 @@ def snapshot(entry: FaqEntry, clause: Clause) -> dict[str, Any]:
 
 
 def get_entry(session: Session, *, entry_id: int) -> FaqEntry:
-    entry = session.scalar(select(FaqEntry).options(joinedload(FaqEntry.clause)).where(FaqEntry.id == entry_id))
+    entry = session.scalar(
+        select(FaqEntry).options(joinedload(FaqEntry.clause).joinedload(Clause.document)).where(FaqEntry.id == entry_id)
+    )
     if entry is None:
         raise NotFound("not_found", f"没有编号为 {entry_id} 的条目。")
     return entry
@@ -329,7 +331,7 @@ def create_entry(session: Session, *, data: FaqInput, user: StaffUser, publish: 
         question=data.question,
         alternatives=data.alternatives,
         answer=data.answer,
-        clause_id=clause.id,
+        clause=clause,
         status="published" if publish else "draft",
         updated_by=user.username,
     )
@@ -349,7 +351,7 @@ def update_entry(
         require_role(user, "editor")
     clause = clause_for_ref(session, data.source)
     entry.topic, entry.question, entry.alternatives = data.topic, data.question, data.alternatives
-    entry.answer, entry.clause_id = data.answer, clause.id
+    entry.answer, entry.clause = data.answer, clause
     entry.updated_by, entry.updated_at = user.username, utcnow()
     _record(session, entry, clause, action="update", actor=user.username)
     return entry

@@ -352,11 +352,6 @@ def test_round_trip_and_all_or_nothing_on_postgresql(pg_url: str) -> None:
 # -- HTTP API -------------------------------------------------------------------------------
 
 
-# web/app.py stores "bootstrap_message" under a plain string key, which aiohttp 3.14 warns about
-# (NotAppKeyWarning); the warning is not about import/export, so it is not an error here.
-API_WARNINGS = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
-
 @pytest.fixture
 async def client(kb: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient]:
     monkeypatch.setenv("ADMIN_USERNAME", "chief")
@@ -371,7 +366,6 @@ async def login(client: TestClient, username: str = "rev") -> dict[str, str]:
     return {"Authorization": f"Bearer {(await response.json())['token']}"}
 
 
-@API_WARNINGS
 async def test_api_requires_a_token(client: TestClient) -> None:
     for response in (
         await client.get("/api/v1/export?format=csv"),
@@ -382,7 +376,6 @@ async def test_api_requires_a_token(client: TestClient) -> None:
         assert (await response.json())["error"] in ("unauthorized", "invalid_token")
 
 
-@API_WARNINGS
 async def test_api_export_download(client: TestClient, kb: str) -> None:
     headers = await login(client)
     response = await client.get("/api/v1/export?format=csv", headers=headers)
@@ -402,7 +395,6 @@ async def test_api_export_download(client: TestClient, kb: str) -> None:
     assert (await response.json())["error"] == "invalid_format"
 
 
-@API_WARNINGS
 async def test_api_import_dry_run_then_import(client: TestClient, kb: str) -> None:
     headers = await login(client)
     rows = read_csv(export(kb))
@@ -429,7 +421,6 @@ async def test_api_import_dry_run_then_import(client: TestClient, kb: str) -> No
     assert entries(kb)[int(rows[0]["id"])][3] == "通过接口导入的答复。"
 
 
-@API_WARNINGS
 async def test_api_import_failures_are_422(client: TestClient, kb: str) -> None:
     headers = await login(client)
     rows = read_csv(export(kb))[:3]
@@ -458,7 +449,6 @@ async def test_api_import_failures_are_422(client: TestClient, kb: str) -> None:
     assert response.status == 422 and (await response.json())["error"] == "empty_file"
 
 
-@API_WARNINGS
 async def test_api_editor_gets_row_errors_for_publishing(client: TestClient, kb: str) -> None:
     headers = await login(client, "ed")
     new = {"topic": "plan", "question": "直接发布？", "answer": "是的。", "source": "主要目标", "status": "published"}
@@ -467,7 +457,6 @@ async def test_api_editor_gets_row_errors_for_publishing(client: TestClient, kb:
     assert "审核员" in (await response.json())["errors"][0]["message"]
 
 
-@API_WARNINGS
 async def test_api_import_larger_than_the_app_body_limit(client: TestClient, kb: str) -> None:
     headers = await login(client)
     new = {"topic": "plan", "question": "问题", "answer": "长" * 3000, "source": "主要目标"}
@@ -477,7 +466,6 @@ async def test_api_import_larger_than_the_app_body_limit(client: TestClient, kb:
     assert response.status == 200 and (await response.json())["created"] == 150
 
 
-@API_WARNINGS
 async def test_api_import_over_its_own_limit_is_413(
     client: TestClient, kb: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
 from web import api, transfer_api
 from web.admin import setup_admin
 from web.errors import error_middleware
-from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
+from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
 from web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def init_app(url: str | None = None) -> web.Application:
         upgrade_to_head(url)
         app[SESSIONMAKER] = get_sessionmaker(url)
         message = bootstrap_admin(url)
-        app["bootstrap_message"] = message
+        app[BOOTSTRAP_MESSAGE] = message
         if message:
             log.warning(message)
         yield

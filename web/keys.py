@@ -10,3 +10,4 @@ from web.ratelimit import RateLimiter
 SESSIONMAKER = web.AppKey("sessionmaker", sessionmaker[Session])
 FEEDBACK_LIMITER = web.AppKey("feedback_limiter", RateLimiter)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+BOOTSTRAP_MESSAGE = web.AppKey("bootstrap_message", str)
