@@ -16,7 +16,7 @@ APP_PY := $(APP_ENV)/bin/python
 MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
 MODEL = models/$(MODEL_NAME).tar.gz
 
-.PHONY: help setup kb model run test eval lint clean
+.PHONY: help setup kb model run test eval bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ eval: setup model ## intent accuracy and macro F1 on the held-out set (fails bel
 	rm -rf results/nlu-eval
 	$(RASA) test nlu --model $(MODEL) --config config.yml --nlu tests/nlu_eval.yml --out results/nlu-eval >/dev/null
 	$(APP_PY) scripts/eval_report.py results/nlu-eval/intent_report.json --min 0.90
+
+bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/benchmarks.md
+	$(APP_PY) -m bench.live_edit --edits 20 --out docs/benchmarks.md
 
 lint: $(APP_ENV)/.installed ## ruff check and format check
 	$(APP_ENV)/bin/ruff check .

@@ -7,6 +7,7 @@ from the database each time, so a staff edit is live at once.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge import queries
 from knowledge.models import Clause
 from knowledge.parse import REPORT_PREFIX, sentences
-from knowledge.search import Bm25Index, Hit, SearchDoc
+from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
 from knowledge.text import terms
 
 # A hit answers the question when it covers this share of the question's weight…
@@ -87,6 +88,9 @@ class AnswerEngine:
         self._fingerprint: tuple | None = None
         self._index: Bm25Index | None = None
         self._passages: dict[str, tuple[Clause, str]] = {}
+        # Segmenting Chinese is the costly part of indexing: each document's terms are
+        # kept, keyed by its content, so a change re-segments only what changed.
+        self._vectors: dict[SearchDoc, Counter[str]] = {}
 
     # -- index ---------------------------------------------------------------
     def _current_index(self, session: Session) -> Bm25Index:
@@ -116,7 +120,9 @@ class AnswerEngine:
                     SearchDoc(ref=ref, topics=frozenset(clause.topics), fields=((sentence, 2.0), (clause.title, 1.0)))
                 )
         self._passages = passages
-        return Bm25Index(docs)
+        vectors = {doc: self._vectors.get(doc) or weighted_terms(doc) for doc in docs}
+        self._vectors = vectors
+        return Bm25Index(docs, vectors=[vectors[doc] for doc in docs])
 
     # -- answers -------------------------------------------------------------
     def answer(self, *, text: str, topic: str | None, district: str | None = None) -> Answer:

@@ -30,17 +30,31 @@ class Hit:
     coverage: float
 
 
+def weighted_terms(doc: SearchDoc) -> Counter[str]:
+    """Term -> weight for one document (a term counts once per field)."""
+    weighted: Counter[str] = Counter()
+    for text, weight in doc.fields:
+        for term in set(terms(text)):
+            weighted[term] += weight
+    return weighted
+
+
 class Bm25Index:
-    def __init__(self, docs: Sequence[SearchDoc], *, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        docs: Sequence[SearchDoc],
+        *,
+        vectors: Sequence[Counter[str]] | None = None,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> None:
+        """``vectors``: the documents' ``weighted_terms`` if already computed (they are cached)."""
         self.docs = list(docs)
         self.k1, self.b = k1, b
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         lengths = []
         for i, doc in enumerate(self.docs):
-            weighted: Counter[str] = Counter()
-            for text, weight in doc.fields:
-                for term in set(terms(text)):  # presence per field: repeating a word adds nothing
-                    weighted[term] += weight
+            weighted = vectors[i] if vectors is not None else weighted_terms(doc)
             for term, tf in weighted.items():
                 self.postings[term].append((i, tf))
             lengths.append(sum(weighted.values()))
