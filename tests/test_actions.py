@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
 from actions.answer import ActionAnswer, answer_engine
+from knowledge.db import session_scope
+from knowledge.models import UnansweredQuestion
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +126,16 @@ async def test_database_failure_gives_a_chinese_apology(monkeypatch: pytest.Monk
     answer_engine.cache_clear()
     messages, _ = await run(tracker(user("加梯", "ask_elevator")))
     assert "系统暂时出了点问题" in messages[0]["text"]
+
+
+async def test_unanswered_question_lands_in_the_staff_inbox_with_personal_data_masked(fresh_kb_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", fresh_kb_url)
+    answer_engine.cache_clear()
+    question = "我手机13912345678，身份证11010519491231002X，想问杭州明天会下雨吗"
+    for _ in range(2):
+        await run(tracker(user(question, "ask_plan", 0.6)))
+    with session_scope(fresh_kb_url) as s:
+        rows = s.scalars(select(UnansweredQuestion)).all()
+    assert len(rows) == 1 and rows[0].count == 2
+    assert "13912345678" not in rows[0].text and "11010519491231002X" not in rows[0].text
+    assert "[手机号]" in rows[0].text and "[身份证号]" in rows[0].text and "下雨" in rows[0].text
