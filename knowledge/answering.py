@@ -30,6 +30,8 @@ NEAR_TIE = 0.97
 # A one-word fragment ("电梯", "落户杭州") asks in general: a wider band.
 NEAR_TIE_SHORT = 0.75
 SHORT_QUERY_WORDS = 1
+# A stand-in answer only if the resident's words touch the topic at all.
+MIN_OVERVIEW_COVERAGE = 0.05
 OVERVIEW_PREFIX = "《行动计划》里没有针对您这个具体情况的条文，和您的问题相关的承诺是："
 MAX_RELATED = 3
 
@@ -153,22 +155,30 @@ class AnswerEngine:
         return answer
 
     def overview(self, *, topic: str, text: str = "") -> Answer | None:
-        """The topic's general entry (the first one of its curated file), framed as
-        "the plan has nothing on your exact case; what it commits to is …".
+        """A stand-in answer for a resident who clearly asks about ``topic`` (a long story,
+        dialect) but whose exact question no entry matches, framed as "the plan has nothing
+        on your exact case; the related commitment is …".
 
-        For a resident who clearly asks about the topic (a long story, dialect) but
-        whose exact question no entry matches.
+        The closest entry if it is clearly related, else the topic's general entry (the
+        first of its curated file); None if the words share nothing with the topic.
         """
         with self.make_session() as session:
-            entry_id = queries.first_entry_id(session, topic=topic)
-            if entry_id is None:
-                return None
-            answer = self._answer_for(session, Hit(f"faq:{entry_id}", 1.0, 1.0))
+            index = self._current_index(session)
+            hits = [h for h in index.search(text, topics=[topic], limit=8) if h.ref.startswith("faq:")]
+            if not hits or hits[0].coverage < MIN_OVERVIEW_COVERAGE:
+                return None  # a complaint or junk: no citation
+            if hits[0].coverage >= MIN_RELATED_COVERAGE:
+                chosen = hits[0].ref
+            else:
+                general_id = queries.first_entry_id(session, topic=topic)
+                if general_id is None:
+                    return None
+                chosen = f"faq:{general_id}"
+            answer = self._answer_for(session, Hit(chosen, 1.0, 1.0))
             if answer is None:
                 return None
             answer.text, answer.exact = OVERVIEW_PREFIX + answer.text, False
-            hits = self._current_index(session).search(text or answer.text, topics=[topic], limit=6)
-            answer.related = self._related(session, hits, exclude=f"faq:{entry_id}", topic=topic)
+            answer.related = self._related(session, hits, exclude=chosen, topic=topic)
             return answer
 
     def answer_entry(self, *, faq_id: int) -> Answer | None:
