@@ -17,7 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import String, cast, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from knowledge.models import (
     AnswerFeedback,
@@ -154,6 +154,24 @@ def authenticate(session: Session, *, username: str, password: str) -> StaffUser
     user.failed_logins, user.locked_until = 0, None
     audit(session, actor=user.username, action="login")
     return user
+
+
+def log_in(make_session: sessionmaker[Session], *, username: str, password: str, kind: str) -> tuple[str, str]:
+    """Check the password and issue a token of ``kind``: (token, role).
+
+    Runs in its own transaction so that a failure is counted (and may lock the
+    account) even though Unauthorized is raised. Argon2 is slow on purpose: call
+    it off the event loop.
+    """
+    with make_session() as session:
+        try:
+            user = authenticate(session, username=username, password=password)
+        except Unauthorized:
+            session.commit()  # keep the failure count and any lock
+            raise
+        token, _ = issue_token(session, user=user, kind=kind)
+        session.commit()
+        return token, user.role
 
 
 def _aware(moment: datetime) -> datetime:

@@ -295,19 +295,10 @@ async def login(request: web.Request) -> web.Response:
     if not request.app[LOGIN_LIMITER].allow(request.remote or "unknown"):
         return login_page(request, username=username, problem="登录尝试太频繁，请稍后再试。", status=429)
 
-    def check() -> str:
-        with request.app[SESSIONMAKER]() as session:
-            try:
-                user = staff.authenticate(session, username=username, password=password)
-            except staff.Unauthorized:
-                session.commit()  # keep the failure count and any lock
-                raise
-            token, _ = staff.issue_token(session, user=user, kind="session")
-            session.commit()
-            return token
-
     try:
-        token = await asyncio.to_thread(check)  # Argon2 is deliberately slow: keep the loop free
+        token, _ = await asyncio.to_thread(
+            staff.log_in, request.app[SESSIONMAKER], username=username, password=password, kind="session"
+        )
     except staff.Unauthorized as exc:
         return login_page(request, username=username, problem=exc.message, status=401)
     response = web.HTTPSeeOther(safe_next(text_field(form, "next")))

@@ -63,18 +63,9 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid("invalid_body", "请提供用户名 username 和密码 password。")
 
-    def check() -> tuple[str, str]:
-        with request.app[SESSIONMAKER]() as session:
-            try:
-                user = staff.authenticate(session, username=username, password=password)
-            except staff.Unauthorized:
-                session.commit()  # keep the failure count and any lock
-                raise
-            token, _ = staff.issue_token(session, user=user, kind="api")
-            session.commit()
-            return token, user.role
-
-    token, role = await asyncio.to_thread(check)  # Argon2 is deliberately slow: keep the loop free
+    token, role = await asyncio.to_thread(
+        staff.log_in, request.app[SESSIONMAKER], username=username, password=password, kind="api"
+    )
     return web.json_response({"token": token, "role": role, "expires_in": 8 * 3600})
 
 
