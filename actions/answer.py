@@ -36,6 +36,10 @@ _OTHER_CITY_NAMES = (
 OTHER_CITIES = tuple(_OTHER_CITY_NAMES.split())
 # Two topic intents closer than this are "between topics": ask which one was meant.
 CLARIFY_MARGIN = 0.25
+# An answer from a topic other than the one NLU chose must cover this much of the question.
+CROSS_TOPIC_COVERAGE = 0.6
+# A message this short that NLU cannot place, with a topic in context, is a follow-up ("在哪里有").
+FOLLOW_UP_MAX_CHARS = 8
 # One topic's best match covering at least twice as much of the question decides it.
 DOMINANCE = 2.0
 SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
@@ -108,13 +112,14 @@ class ActionAnswer(Action):
             chosen = engine.answer_entry(faq_id=int(faq_id)) if str(faq_id).isdigit() else None
             return chosen or not_covered()
 
-        if intent == "follow_up":
-            topic = tracker.get_slot("topic")
-            answer = engine.answer(text=text, topic=topic, district=district)
-            if not answer.found and topic:
-                combined = f"{previous_words(tracker)} {text}"
-                answer = engine.answer(text=combined, topic=topic, district=district)
-            return answer
+        topic_in_context = tracker.get_slot("topic")
+        confidence = (message.get("intent") or {}).get("confidence") or 0.0
+        short_and_unsure = intent == FALLBACK_INTENT and len(text) <= FOLLOW_UP_MAX_CHARS
+        if intent == "follow_up" or (short_and_unsure and topic_in_context):
+            # "申请条件呢" asks about the thing the previous question named.
+            return engine.answer_follow_up(
+                previous=previous_words(tracker), text=text, topic=topic_in_context, district=district
+            )
 
         if intent == FALLBACK_INTENT:
             ranking = [r for r in message.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
@@ -133,10 +138,10 @@ class ActionAnswer(Action):
             )
         answer = engine.answer(text=text, topic=topic, district=district)
         if not answer.found and topic is not None:
-            elsewhere = engine.answer(text=text, topic=None, district=district)
+            # NLU may have the topic wrong: another topic's entry must match clearly better.
+            elsewhere = engine.answer(text=text, topic=None, district=district, min_coverage=CROSS_TOPIC_COVERAGE)
             if elsewhere.found:
                 return elsewhere
-            confidence = (message.get("intent") or {}).get("confidence") or 0.0
             if topic in RESIDENT_TOPICS and confidence >= OVERVIEW_MIN_CONFIDENCE:
                 return engine.overview(topic=topic, text=text) or answer
         return answer

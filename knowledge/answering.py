@@ -30,9 +30,11 @@ NEAR_TIE = 0.97
 # A one-word fragment ("电梯", "落户杭州") asks in general: a wider band.
 NEAR_TIE_SHORT = 0.75
 SHORT_QUERY_WORDS = 1
+# In a follow-up, the previous question counts this much beside the new words.
+FOLLOW_UP_CONTEXT_WEIGHT = 0.5
 # A stand-in answer only if the resident's words touch the topic at all.
 MIN_OVERVIEW_COVERAGE = 0.05
-OVERVIEW_PREFIX = "《行动计划》里没有针对您这个具体情况的条文，和您的问题相关的承诺是："
+OVERVIEW_PREFIX = "您问的具体情况，《行动计划》没有专门的条文。和您的问题最相关的内容是：\n"
 MAX_RELATED = 3
 
 
@@ -127,7 +129,9 @@ class AnswerEngine:
         return Bm25Index(docs, vectors=[vectors[doc] for doc in docs])
 
     # -- answers -------------------------------------------------------------
-    def answer(self, *, text: str, topic: str | None, district: str | None = None) -> Answer:
+    def answer(
+        self, *, text: str, topic: str | None, district: str | None = None, min_coverage: float = MIN_COVERAGE
+    ) -> Answer:
         """The best answer to ``text`` within ``topic`` (None: any topic)."""
         if district:  # the district is answered by the note below, not searched for
             text = text.replace(district, " ").replace(district[:-1], " ")
@@ -140,6 +144,7 @@ class AnswerEngine:
                 hits,
                 near_tie=NEAR_TIE_SHORT if short else NEAR_TIE,
                 general=f"faq:{general_id}" if general_id else None,
+                min_coverage=min_coverage,
             )
             if best is None:
                 return not_covered(topic)
@@ -147,6 +152,51 @@ class AnswerEngine:
             if answer is None:  # unpublished since the index was built
                 return not_covered(topic)
             answer.related = self._related(session, hits, exclude=best.ref, topic=answer.topic)
+        if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
+            answer.text += (
+                f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
+                f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
+            )
+        return answer
+
+    def answer_follow_up(self, *, previous: str, text: str, topic: str | None, district: str | None = None) -> Answer:
+        """A follow-up ("那2022年底呢", "申请条件呢") on the previous question.
+
+        Candidates are ranked by how much of the new words they cover, then by how much
+        of the previous and new words together: the new words say what is asked now, the
+        previous ones which thing it is asked about.
+        """
+        if district:
+            text = text.replace(district, " ").replace(district[:-1], " ")
+        combined = f"{previous} {text}"
+        topics = [topic] if topic else None
+        with self.make_session() as session:
+            index = self._current_index(session)
+            now = {h.ref: h for h in index.search(text, topics=topics, limit=20)}
+            both = {h.ref: h for h in index.search(combined, topics=topics, limit=20)}
+
+            def rank(ref: str) -> float:
+                return (now[ref].coverage if ref in now else 0.0) + FOLLOW_UP_CONTEXT_WEIGHT * (
+                    both[ref].coverage if ref in both else 0.0
+                )
+
+            candidates = [
+                Hit(
+                    ref,
+                    score=rank(ref) + 1e-3 * (both[ref].score if ref in both else 0.0),
+                    coverage=max(now[ref].coverage if ref in now else 0.0, both[ref].coverage if ref in both else 0.0),
+                )
+                for ref in {*now, *both}
+            ]
+            general_id = queries.first_entry_id(session, topic=topic) if topic else None
+            chosen = self._best(candidates, near_tie=0.995, general=f"faq:{general_id}" if general_id else None)
+            if chosen is None:
+                return not_covered(topic)
+            best = chosen.ref
+            answer = self._answer_for(session, Hit(best, 1.0, 1.0), topic=topic)
+            if answer is None:
+                return not_covered(topic)
+            answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
         if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
             answer.text += (
                 f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
@@ -205,7 +255,9 @@ class AnswerEngine:
         return None
 
     @staticmethod
-    def _best(hits: list[Hit], *, near_tie: float = NEAR_TIE, general: str | None = None) -> Hit | None:
+    def _best(
+        hits: list[Hit], *, near_tie: float = NEAR_TIE, general: str | None = None, min_coverage: float = MIN_COVERAGE
+    ) -> Hit | None:
         """The best good-enough hit; within ``near_tie`` of it, the topic's general entry wins."""
 
         def weight(hit: Hit) -> float:

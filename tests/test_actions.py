@@ -139,3 +139,18 @@ async def test_unanswered_question_lands_in_the_staff_inbox_with_personal_data_m
     assert len(rows) == 1 and rows[0].count == 2
     assert "13912345678" not in rows[0].text and "11010519491231002X" not in rows[0].text
     assert "[手机号]" in rows[0].text and "[身份证号]" in rows[0].text and "下雨" in rows[0].text
+
+
+async def test_follow_up_asks_about_the_thing_the_previous_question_named():
+    first = user("人才专项租赁住房", "ask_rental")
+    follow = user("申请条件呢", "follow_up")
+    messages, _ = await run(tracker(first, follow, slots={"topic": "rental"}))
+    assert "人才专项租赁住房" in messages[0]["text"] and "申请" in messages[0]["text"]
+
+
+async def test_short_message_nlu_cannot_place_is_a_follow_up_when_a_topic_is_in_context():
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.4}]
+    first = user("到2025年每千人口有多少托位", "ask_childcare")
+    follow = user("那2022年底呢", "nlu_fallback", 0.45, ranking)
+    messages, _ = await run(tracker(first, follow, slots={"topic": "childcare"}))
+    assert "3.5" in messages[0]["text"]
