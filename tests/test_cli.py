@@ -38,3 +38,13 @@ def test_weak_password_and_unknown_user_get_chinese_errors(tmp_path):
     assert weak.returncode == 1 and "密码太短" in weak.stderr and "Traceback" not in weak.stderr
     missing = cli(url, "disable", "nobody")
     assert missing.returncode == 1 and "没有用户“nobody”" in missing.stderr
+
+
+def test_the_readme_example_admin_password_is_accepted():
+    import re
+
+    from knowledge.staff import password_problem
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    username, password = re.search(r"ADMIN_USERNAME=(\S+) ADMIN_PASSWORD='([^']+)'", readme).groups()
+    assert password_problem(username, password) is None
