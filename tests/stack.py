@@ -59,7 +59,7 @@ class Stack:
             "actions": [APP_PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             "web": [APP_PYTHON, "-m", "web", "--host", "127.0.0.1", "--port", str(web_port)],
             "rasa": [RASA, "run", "--model", trained_model(), "--port", str(rasa_port), "--interface", "127.0.0.1",
-                     "--endpoints", endpoints, "--credentials", PROJECT_ROOT / "credentials.yml"],
+                     "--cors", "*", "--endpoints", endpoints, "--credentials", PROJECT_ROOT / "credentials.yml"],
         }  # fmt: skip
         for name, command in commands.items():
             with (self.workdir / f"{name}.log").open("wb") as log:  # the child keeps its own handle

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
-from web import api, transfer_api
+from web import api, transfer_api, widget
 from web.admin import setup_admin
 from web.errors import error_middleware
 from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
@@ -58,6 +58,7 @@ def init_app(url: str | None = None) -> web.Application:
     app.cleanup_ctx.append(database)
     app.add_routes(api.routes)
     setup_admin(app)
+    widget.setup_widget(app)  # resident chat widget: demo page at /, CORS for feedback
     app.add_routes(transfer_api.routes)
     if STATIC_DIR.exists():
         app.router.add_static("/static/", STATIC_DIR)
