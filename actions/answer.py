@@ -38,6 +38,8 @@ OTHER_CITIES = tuple(_OTHER_CITY_NAMES.split())
 CLARIFY_MARGIN = 0.25
 # An answer from a topic other than the one NLU chose must cover this much of the question.
 CROSS_TOPIC_COVERAGE = 0.6
+# An "out of scope" message is answered in the topic in context only with a match this clear.
+IN_CONTEXT_COVERAGE = 0.6
 # A message this short that NLU cannot place, with a topic in context, is a follow-up ("在哪里有").
 FOLLOW_UP_MAX_CHARS = 8
 # One topic's best match covering at least twice as much of the question decides it.
@@ -90,7 +92,7 @@ class ActionAnswer(Action):
             log.exception("knowledge base unavailable")
             dispatcher.utter_message(text=SORRY)
             return []
-        if answer is None:  # a clarifying question was sent
+        if answer is None:  # a clarifying question or the out-of-scope reply was sent
             return []
         if not answer.found or not answer.exact:
             self._remember_unanswered(resident_words(tracker), answer.topic)
@@ -113,6 +115,15 @@ class ActionAnswer(Action):
             return chosen or not_covered()
 
         topic_in_context = tracker.get_slot("topic")
+        if intent == "out_of_scope":
+            # "那装好以后坏了谁修" after an elevator answer can look out of scope to NLU:
+            # answer only if the words alone clearly match an entry of the topic in context.
+            if topic_in_context:
+                rescued = engine.answer(text=text, topic=topic_in_context, min_coverage=IN_CONTEXT_COVERAGE)
+                if rescued.found:
+                    return rescued
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return None
         confidence = (message.get("intent") or {}).get("confidence") or 0.0
         short_and_unsure = intent == FALLBACK_INTENT and len(text) <= FOLLOW_UP_MAX_CHARS
         if intent == "follow_up" or (short_and_unsure and topic_in_context):

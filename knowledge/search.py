@@ -9,11 +9,15 @@ that the document matches; it tells a real match from a chance overlap.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from knowledge.text import terms
+
+_YEAR = re.compile(r"20[1-3]\d")
+YEAR_MISMATCH_FACTOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Bm25Index:
                 self.postings[term].append((i, tf))
             lengths.append(sum(weighted.values()))
         self.lengths = lengths
+        self.years = [frozenset(_YEAR.findall(" ".join(text for text, _ in doc.fields))) for doc in self.docs]
         self.avg_length = (sum(lengths) / len(lengths)) if lengths else 1.0
         n = len(self.docs)
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
@@ -83,5 +88,10 @@ class Bm25Index:
                 norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avg_length)
                 scores[i] += idf * tf * (self.k1 + 1) / (tf + norm)
                 matched[i] += idf
+        asked_years = frozenset(_YEAR.findall(text))
+        if asked_years:  # "到2025年…" is not answered by a 2022 target: other years only -> halved
+            for i in scores:
+                if self.years[i] and not (self.years[i] & asked_years):
+                    scores[i] *= YEAR_MISMATCH_FACTOR
         best = sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
         return [Hit(self.docs[i].ref, scores[i], matched[i] / total) for i in best]

@@ -154,3 +154,15 @@ async def test_short_message_nlu_cannot_place_is_a_follow_up_when_a_topic_is_in_
     follow = user("那2022年底呢", "nlu_fallback", 0.45, ranking)
     messages, _ = await run(tracker(first, follow, slots={"topic": "childcare"}))
     assert "3.5" in messages[0]["text"]
+
+
+async def test_out_of_scope_gets_the_polite_decline():
+    messages, events = await run(tracker(user("帮我查一下明天的天气", "out_of_scope")))
+    assert messages[0]["response"] == "utter_out_of_scope" and events == []
+
+
+async def test_out_of_scope_follow_up_that_clearly_matches_the_topic_in_context_is_answered():
+    first = user("一楼不同意装电梯怎么办", "ask_elevator")
+    follow = user("那电梯装好以后谁来维护保养", "out_of_scope", 0.7)
+    messages, _ = await run(tracker(first, follow, slots={"topic": "elevator"}))
+    assert "来源：" in messages[0]["text"] and "维" in messages[0]["text"]

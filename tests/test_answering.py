@@ -111,3 +111,12 @@ def test_new_published_entry_is_found_at_once(fresh_kb_url: str):
         )
     answer = engine.answer(text="电梯电费谁出", topic="elevator")
     assert answer.text.startswith("（测试条目）")
+
+
+@pytest.mark.parametrize(
+    ("question", "figure", "clause_ref"),
+    [("到2025年婴幼儿托位目标是多少", "4.6", "主要目标"), ("2022年底婴幼儿托位目标是多少", "3.5", "2022报告·民生保障")],
+)
+def test_a_year_in_the_question_picks_the_target_of_that_year(engine: AnswerEngine, question, figure, clause_ref):
+    answer = engine.answer(text=question, topic="childcare")
+    assert figure in answer.text and answer.clause_ref == clause_ref
