@@ -8,6 +8,7 @@ questions the knowledge base does not cover get an honest reply.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +25,9 @@ from knowledge.topics import INTENT_TOPICS
 log = logging.getLogger(__name__)
 
 FALLBACK_INTENT = "nlu_fallback"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+ENGLISH_REPLY = "目前我只能理解中文提问，请用中文再问一次。Sorry, I can only answer questions in Chinese."
 RESIDENT_TOPICS = ("elevator", "childcare", "hukou", "rental")
 # NLU this sure of a resident topic, but no entry matches the exact words (a long
 # story, dialect): answer with what the plan commits to on that topic.
@@ -108,6 +112,11 @@ class ActionAnswer(Action):
         intent = (message.get("intent") or {}).get("name")
         text = resident_words(tracker)
         district = next(tracker.get_latest_entity_values("district"), None)
+
+        if text and not CJK.search(text) and len(LATIN_WORD.findall(text)) >= 3:
+            return Answer(
+                text="目前我只能理解中文提问，请用中文再问一次。Sorry, I can only answer questions in Chinese."
+            )
 
         if intent == "choose_faq":
             faq_id = next(tracker.get_latest_entity_values("faq_id"), None)

@@ -166,3 +166,8 @@ async def test_out_of_scope_follow_up_that_clearly_matches_the_topic_in_context_
     follow = user("那电梯装好以后谁来维护保养", "out_of_scope", 0.7)
     messages, _ = await run(tracker(first, follow, slots={"topic": "elevator"}))
     assert "来源：" in messages[0]["text"] and "维" in messages[0]["text"]
+
+
+async def test_a_question_in_english_gets_a_polite_request_to_ask_in_chinese():
+    messages, events = await run(tracker(user("How do I apply for public rental housing?", "ask_rental", 0.9)))
+    assert "请用中文" in messages[0]["text"] and "来源" not in messages[0]["text"] and events == []
