@@ -1,0 +1,359 @@
+"""WeChat Official Account (公众号) channel for Rasa: ``/webhooks/wechat/webhook``.
+
+Speaks WeChat's callback protocol: URL verification (GET), plain and safe-mode (AES) messages
+(POST), one passive XML reply per message, and the customer-service API when the bot needs more
+than ``WECHAT_REPLY_TIMEOUT`` seconds (WeChat gives up after 5 s). Configured from the
+environment (see ``WeChatConfig.from_env``); with ``WECHAT_TOKEN`` unset the endpoint answers 503.
+
+Signatures, AES and XML are implemented here with ``cryptography`` and the standard library
+(see the README, "WeChat", for why not wechatpy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.wechat_protocol import (
+    NO_ANSWER,
+    BadXml,
+    CryptoError,
+    aes_key,
+    compose,
+    decrypt,
+    encrypted_reply_xml,
+    fit_text,
+    option_number,
+    parse_xml,
+    signature_ok,
+    split_text,
+    text_reply_xml,
+    timestamp_fresh,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+OPTIONS_TTL = 30 * 60
+REPLY_TTL = 10 * 60
+
+WELCOME = (
+    "您好，欢迎关注！我是杭州市民服务助手，可以回答《杭州争当浙江高质量发展建设共同富裕示范区城市范例的"
+    "行动计划（2021—2025年）》里的民生问题，例如：老旧小区加装电梯、托育托位、积分落户、"
+    "保障性租赁住房、人才专项租赁住房、蓝领公寓、共有产权房等。\n"
+    "直接发文字提问即可，比如“蓝领公寓”。每条答复都会注明出处。"
+)
+UNSUPPORTED = "抱歉，我目前只能看懂文字消息（也支持语音转文字）。请用文字描述您的问题，例如“加装电梯怎么申请”。"
+VOICE_UNRECOGNISED = "抱歉，没能听清这条语音。请再说一遍，或者直接发文字。"
+BUSY = "抱歉，系统暂时繁忙，请稍后再试。"
+
+
+# ---------------------------------------------------------------- in-memory state
+
+
+class TtlCache:
+    """A small dict whose entries expire; bounded so a flood cannot exhaust memory."""
+
+    def __init__(self, ttl: float, max_items: int = 20000) -> None:
+        self.ttl, self.max_items = ttl, max_items
+        self._items: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            del self._items[key]
+            return None
+        return item[1]
+
+    def set(self, key: str, value: Any) -> None:
+        now = time.monotonic()
+        if len(self._items) >= self.max_items:
+            for k in [k for k, (expires, _) in self._items.items() if expires < now]:
+                del self._items[k]
+            while len(self._items) >= self.max_items:
+                del self._items[next(iter(self._items))]
+        self._items[key] = (now + self.ttl, value)
+
+    def pop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+@dataclass
+class Processing:
+    """One WeChat message being (or having been) answered; retries share it."""
+
+    task: asyncio.Task
+    via_api: bool = False  # the answer goes (went) through the customer-service API
+    rendered: str | None = None  # the plain passive reply XML, once rendered
+
+
+# ---------------------------------------------------------------- customer-service API
+
+
+class WeChatApi:
+    """access_token (cached until expiry, refreshed on 40001/42001) and message/custom/send."""
+
+    EXPIRED = frozenset({40001, 40014, 42001})
+
+    def __init__(self, base: str, appid: str, secret: str) -> None:
+        self.base, self.appid, self.secret = base.rstrip("/"), appid, secret
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def _get_token(self, session: Any, force: bool = False) -> str:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not force and self._token and time.monotonic() < self._expires:
+                return self._token
+            params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+            async with session.get(f"{self.base}/cgi-bin/token", params=params) as resp:
+                data = await resp.json(content_type=None)
+            if not isinstance(data, dict) or not data.get("access_token"):
+                errcode = data.get("errcode") if isinstance(data, dict) else "?"
+                raise RuntimeError(f"no access_token (errcode {errcode})")
+            self._token = str(data["access_token"])
+            lifetime = float(data.get("expires_in") or 7200)
+            self._expires = time.monotonic() + max(lifetime - 300, lifetime / 2)
+            return self._token
+
+    async def send_text(self, openid: str, content: str) -> bool:
+        """Send ``content`` (split within the text limit); True when every part was accepted. Never raises."""
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                for part in split_text(content):
+                    payload = {"touser": openid, "msgtype": "text", "text": {"content": part}}
+                    for attempt in (1, 2):
+                        token = await self._get_token(session, force=attempt == 2)
+                        async with session.post(
+                            f"{self.base}/cgi-bin/message/custom/send", params={"access_token": token}, json=payload
+                        ) as resp:
+                            data = await resp.json(content_type=None)
+                        errcode = int(data.get("errcode", 0)) if isinstance(data, dict) else -1
+                        if errcode == 0:
+                            break
+                        if errcode in self.EXPIRED and attempt == 1:
+                            logger.info("WeChat access_token expired (errcode %s), refreshing", errcode)
+                            continue
+                        logger.error("WeChat custom/send failed: errcode %s", errcode)
+                        return False
+            return True
+        except Exception as e:  # network, JSON, token: logged, never raised into the channel
+            logger.error("WeChat custom/send failed: %s: %s", type(e).__name__, e)
+            return False
+
+
+# ---------------------------------------------------------------- the channel
+
+
+@dataclass
+class WeChatConfig:
+    token: str | None = None
+    appid: str = ""
+    secret: str = ""
+    aes_key: str = ""
+    api_base: str = "https://api.weixin.qq.com"
+    reply_timeout: float = 4.0
+
+    @classmethod
+    def from_env(cls, env: Any = None) -> WeChatConfig:
+        env = os.environ if env is None else env
+        try:
+            timeout = float(env.get("WECHAT_REPLY_TIMEOUT") or 4.0)
+        except ValueError:
+            logger.warning("WECHAT_REPLY_TIMEOUT is not a number; using 4.0")
+            timeout = 4.0
+        return cls(
+            token=env.get("WECHAT_TOKEN") or None,
+            appid=env.get("WECHAT_APPID", ""),
+            secret=env.get("WECHAT_APPSECRET", ""),
+            aes_key=env.get("WECHAT_AES_KEY", ""),
+            api_base=env.get("WECHAT_API_BASE") or "https://api.weixin.qq.com",
+            reply_timeout=timeout,
+        )
+
+
+@dataclass
+class _Answer:
+    content: str | None  # None: nothing to say (WeChat gets "success")
+    options: list[dict[str, str]] = field(default_factory=list)
+
+
+class WeChatInput(InputChannel):
+    """Rasa input channel for a WeChat Official Account."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "wechat"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        # The secrets come from the environment, never from credentials.yml (which is committed).
+        return cls(WeChatConfig.from_env())
+
+    def __init__(self, config: WeChatConfig) -> None:
+        self.config = config
+        self.key: bytes | None = None
+        if config.token and config.aes_key:
+            try:
+                self.key = aes_key(config.aes_key)
+            except ValueError as e:
+                logger.error("WeChat safe mode off: %s", e)
+        self.api = WeChatApi(config.api_base, config.appid, config.secret)
+        self.replies = TtlCache(REPLY_TTL)
+        self.options = TtlCache(OPTIONS_TTL)
+        self._background: set[asyncio.Task] = set()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("wechat_webhook", __name__)
+        if not self.config.token:
+            logger.info("WeChat channel is off: WECHAT_TOKEN is not set (/webhooks/wechat/webhook answers 503)")
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.config.token else "off"})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            if not self.config.token:
+                return response.text("WeChat channel is off", status=503)
+            args = request.args
+            timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+            if not timestamp_fresh(timestamp) or not signature_ok(
+                self.config.token, args.get("signature"), timestamp, nonce
+            ):
+                return response.text("forbidden", status=403)
+            return response.text(args.get("echostr", ""))
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.config.token:
+                return response.text("WeChat channel is off", status=503)
+            try:
+                return await self._receive(request, on_new_message)
+            except Exception:  # never a crash, never a stack trace in the response
+                logger.exception("WeChat message handling failed")
+                return response.text("success")
+
+        return bp
+
+    async def _receive(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        token = self.config.token or ""
+        length = request.headers.get("content-length", "")
+        if (length.isdigit() and int(length) > MAX_BODY) or len(request.body or b"") > MAX_BODY:
+            return response.text("payload too large", status=413)
+        args = request.args
+        timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+        if not timestamp_fresh(timestamp):
+            return response.text("forbidden", status=403)
+        safe_mode = args.get("encrypt_type", "raw").lower() == "aes"
+        try:
+            outer = parse_xml(request.body or b"")
+        except (BadXml, UnicodeDecodeError):
+            return response.text("bad request", status=400)
+        if safe_mode:
+            if self.key is None:
+                logger.warning("WeChat safe-mode message but WECHAT_AES_KEY is not usable")
+                return response.text("safe mode is not configured", status=400)
+            encrypted = outer.get("Encrypt", "")
+            if not encrypted:
+                return response.text("bad request", status=400)
+            if not signature_ok(token, args.get("msg_signature"), timestamp, nonce, encrypted):
+                return response.text("forbidden", status=403)
+            try:
+                message = parse_xml(decrypt(self.key, encrypted, self.config.appid))
+            except (CryptoError, BadXml):
+                return response.text("bad request", status=400)
+        else:
+            if not signature_ok(token, args.get("signature"), timestamp, nonce):
+                return response.text("forbidden", status=403)
+            message = outer
+        if not all(message.get(f) for f in ("ToUserName", "FromUserName", "MsgType", "CreateTime")):
+            return response.text("bad request", status=400)
+
+        user, msg_type = message["FromUserName"], message["MsgType"].lower()
+        key = message.get("MsgId") or f"{user}:{message['CreateTime']}:{message.get('Event', '')}"
+        entry: Processing | None = self.replies.get(key)
+        if entry is None:
+            task = asyncio.create_task(self._answer(message, user, msg_type, on_new_message))
+            entry = Processing(task)
+            self.replies.set(key, entry)
+        if entry.via_api:
+            return response.text("success")
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(entry.task), self.config.reply_timeout)
+        except asyncio.TimeoutError:
+            if not entry.via_api:
+                entry.via_api = True
+                entry.task.add_done_callback(lambda t: self._send_later(t, user))
+            return response.text("success")
+        if entry.via_api or answer.content is None:
+            return response.text("success")
+        if entry.rendered is None:
+            entry.rendered = text_reply_xml(user, message["ToUserName"], fit_text(answer.content))
+        if safe_mode and self.key is not None:
+            body = encrypted_reply_xml(
+                token, self.key, self.config.appid, entry.rendered, str(int(time.time())), secrets.token_hex(8)
+            )
+        else:
+            body = entry.rendered
+        return response.text(body, content_type="application/xml; charset=utf-8")
+
+    async def _answer(
+        self, message: dict[str, str], user: str, msg_type: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> _Answer:
+        if msg_type == "event":
+            event = message.get("Event", "").lower()
+            return _Answer(WELCOME if event == "subscribe" else None)
+        if msg_type == "voice":
+            text = message.get("Recognition", "").strip()
+            if not text:
+                return _Answer(VOICE_UNRECOGNISED)
+        elif msg_type == "text":
+            text = message.get("Content", "").strip()
+        else:
+            return _Answer(UNSUPPORTED)
+        if not text:
+            return _Answer(NO_ANSWER)
+        number = option_number(text)
+        offered = self.options.get(user) if number else None
+        if offered and number and number <= len(offered):
+            text = offered[number - 1]["payload"]
+        collector = CollectingOutputChannel()
+        try:
+            await on_new_message(UserMessage(text, collector, user, input_channel=self.name()))
+        except Exception:
+            logger.exception("Rasa failed on a WeChat message")
+            return _Answer(BUSY)
+        content, options = compose(collector.messages)
+        if options:
+            self.options.set(user, options)
+        else:
+            self.options.pop(user)
+        return _Answer(content, options)
+
+    def _send_later(self, task: asyncio.Task, user: str) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        answer: _Answer = task.result()
+        if answer.content is None:
+            return
+        sending = asyncio.ensure_future(self.api.send_text(user, answer.content))
+        self._background.add(sending)
+        sending.add_done_callback(self._background.discard)
