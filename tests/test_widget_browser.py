@@ -22,38 +22,20 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Locator, Page, Request, async_playwright, expect
+from playwright.async_api import Locator, Page, Request, expect
 
 from knowledge.settings import PROJECT_ROOT
+from tests.browser import chromium
 from tests.stack import Stack, free_port
 from web.app import init_app
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SCREENSHOT = PROJECT_ROOT / "docs" / "widget-360.png"
 WEBHOOK = "/webhooks/rest/webhook"
 MARKUP = '<img src=x onerror="window.__xss=1">'
 OFFLINE = "暂时连接不上服务器，请稍后再试。您的问题没有丢失，恢复后可点击重新发送。"
 CLOSED_PORT_SERVER = "http://127.0.0.1:9"  # the discard port: nothing listens there
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 class Widget:
