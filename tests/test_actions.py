@@ -171,3 +171,10 @@ async def test_out_of_scope_follow_up_that_clearly_matches_the_topic_in_context_
 async def test_a_question_in_english_gets_a_polite_request_to_ask_in_chinese():
     messages, events = await run(tracker(user("How do I apply for public rental housing?", "ask_rental", 0.9)))
     assert "请用中文" in messages[0]["text"] and "来源" not in messages[0]["text"] and events == []
+
+
+def test_warm_up_builds_the_search_index_before_the_first_question():
+    from actions.answer import warm_up
+
+    warm_up()
+    assert answer_engine()._index is not None
