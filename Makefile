@@ -54,7 +54,8 @@ model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domai
 	find models -name 'nlu-core-*.tar.gz' ! -name '$(MODEL_NAME).tar.gz' -delete
 
 run: setup kb model ## start Rasa (:5005), the action server (:5055) and the staff service (:8000); Ctrl-C stops
-	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/honcho start -f Procfile
+	mkdir -p var && scripts/credentials.sh > var/credentials.yml
+	RASA_MODEL=$(MODEL) RASA_CREDENTIALS=var/credentials.yml $(APP_ENV)/bin/honcho start -f Procfile
 
 test: setup kb model ## run every test (pytest, rasa data validate, story tests, NLU eval)
 	$(APP_ENV)/bin/ruff check .
