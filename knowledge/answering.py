@@ -86,6 +86,23 @@ def passage_text(clause: Clause, sentence: str) -> str:
     return f"《行动计划》{clause.ref}“{clause.title}”提出：{sentence}"
 
 
+def _without_district(text: str, district: str | None) -> str:
+    """The district ("余杭区", "余杭") is answered by a note, not searched for."""
+    if not district:
+        return text
+    return text.replace(district, " ").replace(district[:-1], " ")
+
+
+def _with_district_note(answer: Answer, district: str | None) -> Answer:
+    """The plan is city-wide: say so for a resident topic asked about one district."""
+    if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
+        answer.text += (
+            f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
+            f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
+        )
+    return answer
+
+
 class AnswerEngine:
     def __init__(self, make_session: sessionmaker[Session]) -> None:
         self.make_session = make_session
@@ -95,6 +112,7 @@ class AnswerEngine:
         # Segmenting Chinese is the costly part of indexing: each document's terms are
         # kept, keyed by its content, so a change re-segments only what changed.
         self._vectors: dict[SearchDoc, Counter[str]] = {}
+        self._general: dict[str, str] = {}  # topic -> ref of its general entry, set with the index
 
     # -- index ---------------------------------------------------------------
     def _current_index(self, session: Session) -> Bm25Index:
@@ -105,14 +123,20 @@ class AnswerEngine:
         return self._index
 
     def _build_index(self, session: Session) -> Bm25Index:
+        entries = queries.published_entries(session)  # ordered by id
         docs = [
             SearchDoc(
                 ref=f"faq:{e.id}",
                 topics=frozenset({e.topic}),
                 fields=(("\n".join([e.question, *e.alternatives]), 2.0), (e.answer, 1.0)),
             )
-            for e in queries.published_entries(session)
+            for e in entries
         ]
+        # Each topic's general entry: by convention the first of its curated file (lowest id).
+        self._general = {}
+        for e in entries:
+            if e.key is not None:
+                self._general.setdefault(e.topic, f"faq:{e.id}")
         passages = {}
         for clause in queries.all_clauses(session):
             for n, sentence in enumerate(sentences(clause.text)):
@@ -133,17 +157,15 @@ class AnswerEngine:
         self, *, text: str, topic: str | None, district: str | None = None, min_coverage: float = MIN_COVERAGE
     ) -> Answer:
         """The best answer to ``text`` within ``topic`` (None: any topic)."""
-        if district:  # the district is answered by the note below, not searched for
-            text = text.replace(district, " ").replace(district[:-1], " ")
+        text = _without_district(text, district)
         with self.make_session() as session:
             index = self._current_index(session)
             hits = index.search(text, topics=[topic] if topic else None, limit=8)
             short = len([t for t in terms(text) if not t.startswith("~")]) <= SHORT_QUERY_WORDS
-            general_id = queries.first_entry_id(session, topic=topic) if topic else None
             best = self._best(
                 hits,
                 near_tie=NEAR_TIE_SHORT if short else NEAR_TIE,
-                general=f"faq:{general_id}" if general_id else None,
+                general=self._general.get(topic or ""),
                 min_coverage=min_coverage,
             )
             if best is None:
@@ -152,12 +174,7 @@ class AnswerEngine:
             if answer is None:  # unpublished since the index was built
                 return not_covered(topic)
             answer.related = self._related(session, hits, exclude=best.ref, topic=answer.topic)
-        if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
-            answer.text += (
-                f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
-                f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
-            )
-        return answer
+        return _with_district_note(answer, district)
 
     def answer_follow_up(self, *, previous: str, text: str, topic: str | None, district: str | None = None) -> Answer:
         """A follow-up ("那2022年底呢", "申请条件呢") on the previous question.
@@ -166,8 +183,7 @@ class AnswerEngine:
         of the previous and new words together: the new words say what is asked now, the
         previous ones which thing it is asked about.
         """
-        if district:
-            text = text.replace(district, " ").replace(district[:-1], " ")
+        text = _without_district(text, district)
         combined = f"{previous} {text}"
         topics = [topic] if topic else None
         with self.make_session() as session:
@@ -188,8 +204,7 @@ class AnswerEngine:
                 )
                 for ref in {*now, *both}
             ]
-            general_id = queries.first_entry_id(session, topic=topic) if topic else None
-            chosen = self._best(candidates, near_tie=0.995, general=f"faq:{general_id}" if general_id else None)
+            chosen = self._best(candidates, near_tie=0.995, general=self._general.get(topic or ""))
             if chosen is None:
                 return not_covered(topic)
             best = chosen.ref
@@ -197,12 +212,7 @@ class AnswerEngine:
             if answer is None:
                 return not_covered(topic)
             answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
-        if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
-            answer.text += (
-                f"\n（《行动计划》是全市统一部署，没有单独列出{district}的安排；"
-                f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
-            )
-        return answer
+        return _with_district_note(answer, district)
 
     def overview(self, *, topic: str, text: str = "") -> Answer | None:
         """A stand-in answer for a resident who clearly asks about ``topic`` (a long story,
@@ -219,11 +229,10 @@ class AnswerEngine:
                 return None  # a complaint or junk: no citation
             if hits[0].coverage >= MIN_RELATED_COVERAGE:
                 chosen = hits[0].ref
+            elif topic in self._general:
+                chosen = self._general[topic]
             else:
-                general_id = queries.first_entry_id(session, topic=topic)
-                if general_id is None:
-                    return None
-                chosen = f"faq:{general_id}"
+                return None
             answer = self._answer_for(session, Hit(chosen, 1.0, 1.0))
             if answer is None:
                 return None

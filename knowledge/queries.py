@@ -43,8 +43,3 @@ def all_clauses(session: Session) -> list[Clause]:
 
 def clause_by_ref(session: Session, *, ref: str) -> Clause | None:
     return session.scalar(select(Clause).options(joinedload(Clause.document)).where(Clause.ref == ref))
-
-
-def first_entry_id(session: Session, *, topic: str) -> int | None:
-    """The topic's general entry: by convention the first of its curated file (lowest id)."""
-    return session.scalar(select(func.min(FaqEntry.id)).where(LIVE, FaqEntry.topic == topic, FaqEntry.key.is_not(None)))

@@ -135,8 +135,8 @@ def authenticate(session: Session, *, username: str, password: str) -> StaffUser
     """The user, or Unauthorized with a Chinese message; repeated failures lock the account."""
     now = utcnow()
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
-    if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
-        minutes = max(1, int((_aware(user.locked_until) - now).total_seconds() // 60) + 1)
+    if user is not None and user.locked_until is not None and as_utc(user.locked_until) > now:
+        minutes = max(1, int((as_utc(user.locked_until) - now).total_seconds() // 60) + 1)
         raise Unauthorized("locked", f"登录失败次数过多，账号已临时锁定，请{minutes}分钟后再试。")
     try:
         ok = user is not None and _hasher.verify(user.password_hash, password)
@@ -174,7 +174,7 @@ def log_in(make_session: sessionmaker[Session], *, username: str, password: str,
         return token, user.role
 
 
-def _aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -199,7 +199,7 @@ def issue_token(session: Session, *, user: StaffUser, kind: str) -> tuple[str, s
 
 def resolve_token(session: Session, *, token: str, kind: str) -> StaffToken | None:
     found = session.scalar(select(StaffToken).where(StaffToken.token_hash == _digest(token), StaffToken.kind == kind))
-    if found is None or _aware(found.expires_at) <= utcnow() or found.user.disabled:
+    if found is None or as_utc(found.expires_at) <= utcnow() or found.user.disabled:
         return None
     return found
 
@@ -283,7 +283,7 @@ def entry_dict(entry: FaqEntry, clause: Clause | None = None) -> dict[str, Any]:
         "status": entry.status,
         "deleted": entry.deleted_at is not None,
         "version": entry.version,
-        "updated_at": _aware(entry.updated_at).isoformat(),
+        "updated_at": as_utc(entry.updated_at).isoformat(),
         "updated_by": entry.updated_by,
     }
 

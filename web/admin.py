@@ -634,7 +634,7 @@ def users_page(
             "username": u.username,
             "role": ROLE_NAMES.get(u.role, u.role),
             "disabled": u.disabled,
-            "locked": u.locked_until is not None and staff._aware(u.locked_until) > now,
+            "locked": u.locked_until is not None and staff.as_utc(u.locked_until) > now,
             "created_at": china_time(u.created_at),
             "is_me": u.id == who[0].id,
         }

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from knowledge import inbox, queries, staff
 from knowledge.answering import Answer, source_line
-from knowledge.models import AuditEvent, Clause
+from knowledge.models import AuditEvent
 from knowledge.staff import FaqInput, Invalid
 from web.auth import api_user, db
 from web.errors import json_error
@@ -175,7 +175,7 @@ async def list_revisions(request: web.Request) -> web.Response:
                     "version": rev.version,
                     "action": rev.action,
                     "actor": rev.actor,
-                    "at": staff._aware(rev.created_at).isoformat(),
+                    "at": staff.as_utc(rev.created_at).isoformat(),
                     "snapshot": rev.snapshot,
                     "diff": staff.revision_diff(older, rev.snapshot),
                 }
@@ -220,7 +220,7 @@ async def list_inbox(request: web.Request) -> web.Response:
                 "text": r.text,
                 "topic": r.topic,
                 "count": r.count,
-                "last_seen": staff._aware(r.last_seen).isoformat(),
+                "last_seen": staff.as_utc(r.last_seen).isoformat(),
             }
             for r in rows
         ]
@@ -263,7 +263,7 @@ async def audit_log(request: web.Request) -> web.Response:
         events = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500))
         items = [
             {
-                "at": staff._aware(e.at).isoformat(),
+                "at": staff.as_utc(e.at).isoformat(),
                 "actor": e.actor,
                 "action": e.action,
                 "target": e.target,
@@ -302,6 +302,3 @@ async def update_user(request: web.Request) -> web.Response:
             session, username=request.match_info["username"], disabled=data["disabled"], actor=admin.username
         )
         return web.json_response({"username": user.username, "disabled": user.disabled})
-
-
-__all__ = ["Clause", "routes"]
