@@ -9,6 +9,20 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
+# PROFILE=prod: PostgreSQL for the knowledge base and Rasa's conversations, Redis lock store and
+# rate limits, two Rasa workers and two action-server workers (docs/deploy.md). Any variable set in
+# the environment wins over these defaults.
+PROFILE ?= embedded
+ifeq ($(PROFILE),prod)
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/hangzhou_kb
+export TRACKER_STORE_URL ?= postgresql://postgres@127.0.0.1:5432/hangzhou_tracker
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export SANIC_WORKERS ?= 2
+export ACTION_SERVER_SANIC_WORKERS ?= 2
+else ifneq ($(PROFILE),embedded)
+$(error PROFILE must be embedded (default) or prod)
+endif
+
 RASA_ENV := .venv/rasa
 APP_ENV := .venv/app
 RASA := $(RASA_ENV)/bin/rasa
@@ -54,8 +68,8 @@ model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domai
 	find models -name 'nlu-core-*.tar.gz' ! -name '$(MODEL_NAME).tar.gz' -delete
 
 run: setup kb model ## start Rasa (:5005), the action server (:5055) and the staff service (:8000); Ctrl-C stops
-	mkdir -p var && scripts/credentials.sh > var/credentials.yml
-	RASA_MODEL=$(MODEL) RASA_CREDENTIALS=var/credentials.yml $(APP_ENV)/bin/honcho start -f Procfile
+	echo "配置：PROFILE=$(PROFILE)"
+	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/honcho start -f Procfile
 
 test: setup kb model ## run every test (pytest, rasa data validate, story tests, NLU eval)
 	$(APP_ENV)/bin/ruff check .

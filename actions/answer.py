@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.guard import SORRY
 from knowledge.answering import Answer, AnswerEngine, not_covered
 from knowledge.db import get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
@@ -50,7 +50,6 @@ IN_CONTEXT_COVERAGE = 0.6
 FOLLOW_UP_MAX_CHARS = 8
 # One topic's best match covering at least twice as much of the question decides it.
 DOMINANCE = 2.0
-SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +66,8 @@ def warm_up() -> None:
 
 
 if os.environ.get("ACTIONS_WARM_UP") == "1":  # set by the Procfile for the running server only
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    # Synchronously, before the server starts (and forks its workers, which inherit the index).
+    warm_up()
 
 
 def resident_words(tracker: Tracker) -> str:

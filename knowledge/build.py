@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.db import session_scope, upgrade_to_head
+from knowledge.db import create_database_if_missing, session_scope, upgrade_to_head
 from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
 from knowledge.settings import FAQ_DIR, SOURCES_DIR
@@ -210,6 +210,8 @@ def build(*, url: str | None = None, sources_dir: Path = SOURCES_DIR, faq_dir: P
 def main() -> None:
     argparse.ArgumentParser(description="构建/更新知识库（幂等，不覆盖工作人员修改过的条目）").parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if create_database_if_missing():
+        print("已创建 PostgreSQL 数据库。")
     try:
         report = build()
     except FaqFileError as exc:

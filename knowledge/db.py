@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.settings import KNOWLEDGE_DIR, database_url
+from knowledge.settings import KNOWLEDGE_DIR, database_url, normalize_url
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -21,12 +22,44 @@ def get_engine(url: str | None = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
+    _ENGINE_URLS.add(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 15}, json_serializer=_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+    # connect_timeout: a database that is down costs a resident seconds, not minutes.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3}, json_serializer=_json)
+
+
+def _forget_inherited_connections() -> None:
+    """A forked worker (several action-server workers) must not share its parent's connections."""
+    for url in list(_ENGINE_URLS):
+        _engine(url).dispose(close=False)
+
+
+_ENGINE_URLS: set[str] = set()
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+def create_database_if_missing(url: str | None = None) -> bool:
+    """PostgreSQL: create the database named in ``url`` if it does not exist (True if created)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(normalize_url(url) if url else database_url())
+    if not target.drivername.startswith("postgresql") or not target.database:
+        return False
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).first()
+            if not exists:
+                name = target.database.replace('"', '""')
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            return not exists
+    finally:
+        admin.dispose()
 
 
 def _json(value: object) -> str:

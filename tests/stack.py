@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,38 +37,89 @@ def trained_model() -> Path:
 
 @dataclass
 class Stack:
+    """Production mode when ``redis_url`` (Redis lock store) and a PostgreSQL ``tracker_store_url``
+    are given; Rasa is started by scripts/run-rasa.sh exactly as ``make run`` does."""
+
     kb_url: str
     workdir: Path
+    tracker_store_url: str | None = None  # default: a SQLite file in workdir
+    redis_url: str | None = None
+    rasa_workers: int = 1
+    action_workers: int = 1
+    rasa_token: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for every process
     rasa_url: str = ""
     web_url: str = ""
+    action_url: str = ""
     admin: tuple[str, str] = ADMIN
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    commands: dict[str, list] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         action_port, rasa_port, web_port = free_port(), free_port(), free_port()
-        endpoints = self.workdir / "endpoints.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n', encoding="utf-8")
-        env = {
+        self.environment = {
             **os.environ,
             "DATABASE_URL": self.kb_url,
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "ADMIN_USERNAME": ADMIN[0],
             "ADMIN_PASSWORD": ADMIN[1],
+            "RASA_MODEL": str(trained_model()),
+            "RASA_PORT": str(rasa_port),
+            "RASA_INTERFACE": "127.0.0.1",
+            "RUN_DIR": str(self.workdir),
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+            "TRACKER_STORE_URL": self.tracker_store_url or f"sqlite:///{self.workdir / 'tracker.sqlite3'}",
+            "SANIC_WORKERS": str(self.rasa_workers),
+            "ACTION_SERVER_SANIC_WORKERS": str(self.action_workers),
+            "ACTIONS_WARM_UP": "1",
+            "RATE_LIMIT_PER_IP": "0/60",  # every test resident comes from 127.0.0.1; tests that need it set it
+            **self.env,
         }
-        commands = {
+        self.environment.pop("REDIS_URL", None)
+        self.environment.pop("RASA_TOKEN", None)
+        if self.redis_url:
+            self.environment["REDIS_URL"] = self.redis_url
+        if self.rasa_token:
+            self.environment["RASA_TOKEN"] = self.rasa_token
+        self.commands = {
             "actions": [APP_PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             "web": [APP_PYTHON, "-m", "web", "--host", "127.0.0.1", "--port", str(web_port)],
-            "rasa": [RASA, "run", "--model", trained_model(), "--port", str(rasa_port), "--interface", "127.0.0.1",
-                     "--cors", "*", "--endpoints", endpoints, "--credentials", PROJECT_ROOT / "credentials.yml"],
-        }  # fmt: skip
-        for name, command in commands.items():
-            with (self.workdir / f"{name}.log").open("wb") as log:  # the child keeps its own handle
-                self.processes[name] = subprocess.Popen(
-                    command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
+            "rasa": [PROJECT_ROOT / "scripts" / "run-rasa.sh"],
+        }
+        for name in self.commands:
+            self.start_process(name)
         self.rasa_url, self.web_url = f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{web_port}"
+        self.action_url = f"http://127.0.0.1:{action_port}"
         self._wait()
+
+    def start_process(self, name: str) -> None:
+        with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own handle
+            self.processes[name] = subprocess.Popen(
+                self.commands[name], cwd=PROJECT_ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop_process(self, name: str, *, kill: bool = False) -> None:
+        process = self.processes[name]
+        process.kill() if kill else process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart_process(self, name: str) -> None:
+        self.stop_process(name)
+        self.start_process(name)
+        self._wait()
+
+    def ask(self, sender: str, message: str, timeout: float = 30) -> list[dict]:
+        reply = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout
+        )
+        reply.raise_for_status()
+        return reply.json()
 
     def logs(self) -> str:
         return "\n".join(
@@ -82,10 +134,13 @@ class Stack:
                 pytest.fail("a server exited during start-up:\n" + self.logs())
             try:
                 web_ok = requests.get(f"{self.web_url}/api/v1/openapi.json", timeout=5).ok
+                actions_ok = requests.get(f"{self.action_url}/health", timeout=5).ok
                 reply = requests.post(
-                    f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": "probe", "message": "加梯"}, timeout=5
+                    f"{self.rasa_url}/webhooks/rest/webhook",
+                    json={"sender": f"probe-{uuid.uuid4().hex[:8]}", "message": "加梯"},
+                    timeout=5,
                 )
-                if web_ok and reply.ok and reply.json():
+                if web_ok and actions_ok and reply.ok and "来源" in str(reply.json()):
                     return
             except requests.RequestException:
                 pass
@@ -100,3 +155,4 @@ class Stack:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()

@@ -49,7 +49,7 @@ def test_on_when_set_and_loaded_by_rasa(tmp_path):
     assert out.returncode == 0
     assert yaml.safe_load(out.stdout)["telegram"]["access_token"] == "${TELEGRAM_TOKEN}"
     (tmp_path / "credentials.yml").write_text(out.stdout, encoding="utf-8")
-    assert {"rest", "socketio", "telegram"} <= set(channel_names(tmp_path / "credentials.yml", **TELEGRAM))
+    assert {"rest", "wechat", "telegram"} <= set(channel_names(tmp_path / "credentials.yml", **TELEGRAM))
 
 
 def test_token_without_the_other_settings_is_a_clear_error():

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "hz-test-token"
 APPID = "wx1234567890abcdef"
+API_TOKEN = "rasa-api-test-token"  # Rasa's HTTP API is on only with a token (docs/SECURITY.md)
 SECRET = "test-app-secret"
 AES_KEY = "".join(random.Random(5).choices(string.ascii_letters + string.digits, k=43))
 ACCOUNT = "gh_hangzhou_test"
@@ -276,7 +277,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
 
     def rasa(port: int) -> list:
         return [RASA, "run", "--model", trained_model(), "--port", str(port), "--interface", "127.0.0.1",
-                "--enable-api", "--endpoints", endpoints, "--credentials", root / "credentials.yml"]  # fmt: skip
+                "--enable-api", "--auth-token", API_TOKEN,
+                "--endpoints", endpoints, "--credentials", root / "credentials.yml"]  # fmt: skip
 
     commands = {
         "actions": ([APP_PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
@@ -302,7 +304,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
             for name, url in urls.items():
                 try:
                     r = requests.post(
-                        f"{url}/webhooks/rest/webhook", json={"sender": "probe", "message": "加梯"}, timeout=5
+                        f"{url}/webhooks/rest/webhook",
+                        json={"sender": f"probe-{uuid.uuid4().hex[:8]}", "message": "加梯"},
+                        timeout=5,
                     )
                     if r.ok and r.json():
                         ready.add(name)
@@ -341,7 +345,7 @@ def ask(base: str, user: str, content: str) -> dict[str, str]:
 
 
 def user_turns(base: str, user: str) -> int:
-    tracker = requests.get(f"{base}/conversations/{user}/tracker", timeout=10).json()
+    tracker = requests.get(f"{base}/conversations/{user}/tracker", params={"token": API_TOKEN}, timeout=10).json()
     return sum(1 for e in tracker.get("events", []) if e.get("event") == "user")
 
 
@@ -502,3 +506,13 @@ def test_without_wechat_token_the_channel_is_off_and_says_so(stack):
     assert post_plain(stack.rasa_url, text_xml(new_user(), "蓝领公寓")).status_code == 503
     log = (stack.workdir / "rasa.log").read_text(errors="replace")
     assert log.count("WeChat channel is off") == 1
+
+
+def test_personal_data_typed_on_wechat_is_masked_before_anything_is_stored(servers: Servers):
+    user, id_number, mobile = new_user(), "11010519491231002X", "13912345678"
+    reply = ask(servers.fast, user, f"我身份证{id_number}手机{mobile}，想问蓝领公寓怎么申请")
+    assert "来源" in reply["Content"]
+    tracker = requests.get(f"{servers.fast}/conversations/{user}/tracker", params={"token": API_TOKEN}, timeout=10).text
+    assert "[身份证号]" in tracker and "[手机号]" in tracker
+    stored = tracker + "".join(p.read_text(errors="replace") for p in servers.workdir.glob("*.log"))
+    assert id_number not in stored and mobile not in stored

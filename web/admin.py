@@ -292,7 +292,7 @@ async def login(request: web.Request) -> web.Response:
         return login_page(request, username=username, problem=problem, status=403)
     if not username.strip() or not password:
         return login_page(request, username=username, problem="请输入用户名和密码。", status=422)
-    if not request.app[LOGIN_LIMITER].allow(request.remote or "unknown"):
+    if not await request.app[LOGIN_LIMITER].allow(request.remote or "unknown"):
         return login_page(request, username=username, problem="登录尝试太频繁，请稍后再试。", status=429)
 
     try:

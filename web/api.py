@@ -56,7 +56,7 @@ async def openapi(_: web.Request) -> web.Response:
 
 @routes.post("/api/v1/login")
 async def login(request: web.Request) -> web.Response:
-    if not request.app[LOGIN_LIMITER].allow(client_address(request)):
+    if not await request.app[LOGIN_LIMITER].allow(client_address(request)):
         return json_error(429, "too_many_requests", "登录尝试太频繁，请稍后再试。")
     data = await body(request)
     username, password = data.get("username"), data.get("password")
@@ -241,7 +241,7 @@ async def handle_inbox(request: web.Request) -> web.Response:
 @routes.post("/api/v1/feedback")
 async def post_feedback(request: web.Request) -> web.Response:
     """Public: the widget posts 👍/👎 for an answer. Rate-limited per address."""
-    if not request.app[FEEDBACK_LIMITER].allow(client_address(request)):
+    if not await request.app[FEEDBACK_LIMITER].allow(client_address(request)):
         return json_error(429, "too_many_requests", "反馈提交太频繁，请稍后再试。")
     data = await body(request)
     with db(request) as session:

@@ -42,8 +42,8 @@ def bootstrap_admin(url: str | None) -> str:
 
 def init_app(url: str | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
-    app[FEEDBACK_LIMITER] = RateLimiter(limit=30, per_seconds=60)
-    app[LOGIN_LIMITER] = RateLimiter(limit=20, per_seconds=60)
+    app[FEEDBACK_LIMITER] = RateLimiter(name="feedback", limit=30, per_seconds=60)
+    app[LOGIN_LIMITER] = RateLimiter(name="login", limit=20, per_seconds=60)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         upgrade_to_head(url)

@@ -1,25 +1,70 @@
-"""A small in-process sliding-window rate limiter keyed by client address."""
+"""Fixed-window rate limits, shared by every worker and replica when Redis is configured.
+
+Used by the staff service (login, feedback) and by Rasa's resident channels (per sender, per IP).
+With ``REDIS_URL`` set, the counters live in Redis (``INCR`` + ``EXPIRE`` in one round trip), so
+several Sanic workers or Kubernetes replicas enforce one limit together; without it they live in
+this process (the embedded default: one worker). If Redis is unreachable the limiter lets messages
+through and logs it: a resident is never refused because the limiter itself is down.
+
+This module must stay importable from both environments (Rasa's: redis 4.6; the app's: redis 8).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
-from collections import defaultdict, deque
+
+log = logging.getLogger(__name__)
+
+
+def limit_from_env(name: str, default: str) -> tuple[int, int]:
+    """``"20/60"`` -> at most 20 per 60 seconds. ``0/...`` switches the limit off."""
+    raw = os.environ.get(name, default)
+    try:
+        count, seconds = (int(part) for part in raw.split("/", 1))
+        if count < 0 or seconds <= 0:
+            raise ValueError
+    except ValueError:
+        log.error("%s=%r is not of the form COUNT/SECONDS; using %s", name, raw, default)
+        count, seconds = (int(part) for part in default.split("/", 1))
+    return count, seconds
 
 
 class RateLimiter:
-    def __init__(self, *, limit: int, per_seconds: float) -> None:
-        self.limit, self.per_seconds = limit, per_seconds
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, *, name: str, limit: int, per_seconds: int, redis_url: str | None = None) -> None:
+        self.name, self.limit, self.per_seconds = name, limit, per_seconds
+        self.redis_url = redis_url if redis_url is not None else os.environ.get("REDIS_URL") or None
+        self._redis = None  # created on first use, inside the serving event loop
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window, count), when no Redis
 
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        hits = self._hits[key]
-        while hits and hits[0] <= now - self.per_seconds:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        if len(self._hits) > 10_000:  # forget idle clients
-            for k in [k for k, v in self._hits.items() if not v]:
-                del self._hits[k]
-        return True
+    async def allow(self, key: str) -> bool:
+        if self.limit == 0:
+            return True
+        window = int(time.time()) // self.per_seconds
+        if self.redis_url:
+            count = await self._count_in_redis(f"ratelimit:{self.name}:{key}:{window}")
+            if count is not None:
+                return count <= self.limit
+        return self._count_here(key, window) <= self.limit
+
+    async def _count_in_redis(self, key: str) -> int | None:
+        try:
+            if self._redis is None:
+                from redis import asyncio as redis_asyncio
+
+                self._redis = redis_asyncio.from_url(self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(key).expire(key, self.per_seconds + 1).execute()
+            return int(count)
+        except Exception as exc:  # Redis down: limit locally rather than refuse residents
+            log.warning("rate limiter %s: Redis unavailable (%s); counting in this process", self.name, exc)
+            return None
+
+    def _count_here(self, key: str, window: int) -> int:
+        seen_window, count = self._counts.get(key, (window, 0))
+        count = count + 1 if seen_window == window else 1
+        self._counts[key] = (window, count)
+        if len(self._counts) > 50_000:  # forget clients of past windows
+            self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+        return count

@@ -41,6 +41,8 @@ from bot.channels.wechat_protocol import (
     text_reply_xml,
     timestamp_fresh,
 )
+from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
+from web.ratelimit import RateLimiter, limit_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +220,9 @@ class WeChatInput(InputChannel):
         self.api = WeChatApi(config.api_base, config.appid, config.secret)
         self.replies = TtlCache(REPLY_TTL)
         self.options = TtlCache(OPTIONS_TTL)
+        per_user = limit_from_env("RATE_LIMIT_PER_SENDER", "20/60")
+        self.limiter = RateLimiter(name="wechat-user", limit=per_user[0], per_seconds=per_user[1])
+        install_log_masking()
         self._background: set[asyncio.Task] = set()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -331,16 +336,24 @@ class WeChatInput(InputChannel):
             return _Answer(UNSUPPORTED)
         if not text:
             return _Answer(NO_ANSWER)
+        if not await self.limiter.allow(user):
+            return _Answer(TOO_FAST)
         number = option_number(text)
         offered = self.options.get(user) if number else None
         if offered and number and number <= len(offered):
             text = offered[number - 1]["payload"]
+        screened = screen(text)  # personal data masked before Rasa stores anything
+        if screened.reply is not None:
+            return _Answer(screened.reply)
+        text = screened.text or ""
         collector = CollectingOutputChannel()
         try:
             await on_new_message(UserMessage(text, collector, user, input_channel=self.name()))
         except Exception:
             logger.exception("Rasa failed on a WeChat message")
             return _Answer(BUSY)
+        if not collector.messages:  # the action server is down: never silence
+            return _Answer(SORRY)
         content, options = compose(collector.messages)
         if options:
             self.options.set(user, options)

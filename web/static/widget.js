@@ -563,7 +563,8 @@
         message: message.payload || message.text,
       })
         .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
+          // 429 carries a polite "please slow down" in the usual reply format
+          if (!response.ok && response.status !== 429) throw new Error("HTTP " + response.status);
           return response.json();
         })
         .then(function (replies) {

@@ -1,0 +1,86 @@
+"""What every resident message passes before Rasa sees it (REST and WeChat channels).
+
+``screen(raw)`` cleans the text and masks personal data, or says what to answer instead:
+- control characters, zero-width characters and lone surrogates are dropped; simple markup
+  (``<b>托位</b>``) is reduced to its text; whitespace is collapsed;
+- empty messages and messages over ``MAX_CHARS`` get a friendly reply and are not processed
+  (nothing of them is stored);
+- Rasa's "/intent{...}" syntax is accepted only for the payloads our own buttons send;
+  anything else typed with a leading "/" is treated as ordinary words;
+- ID numbers (checksum-valid), mobile numbers and bank-card numbers (Luhn-valid) are replaced
+  by placeholders (``[身份证号]``…), so the tracker store, logs and inbox never hold them
+  and NLU still reads the rest of the sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from knowledge.privacy import mask_personal_data
+
+MAX_CHARS = 500
+TOO_LONG = f"您的消息太长了（超过{MAX_CHARS}字）。请把问题精简到{MAX_CHARS}字以内再发一次，例如“加装电梯怎么申请”。"
+EMPTY = "请输入您想咨询的问题，例如“蓝领公寓怎么申请”。"
+TOO_FAST = "您发送消息太频繁了，请稍等一分钟再问。"
+SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后再试，或拨打12345政务服务便民热线咨询。"
+
+# The payloads our buttons send (domain.yml greeting buttons, related-question buttons).
+ALLOWED_PAYLOAD = re.compile(r'/ask_(?:elevator|childcare|hukou|rental|plan)|/choose_faq\{"faq_id":"\d{1,9}"\}')
+MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
+DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format, surrogate, private use, unassigned
+
+
+@dataclass(frozen=True)
+class Screened:
+    text: str | None = None  # what Rasa may process
+    reply: str | None = None  # what to answer instead, without processing
+
+
+def clean(raw: str) -> str:
+    chars = (" " if c in "\t\n\r\v\f" else c for c in raw.translate(FULL_WIDTH_DIGITS))
+    text = "".join(c for c in chars if unicodedata.category(c) not in DROPPED_CATEGORIES)
+    text = MARKUP.sub(" ", text)
+    return " ".join(text.split())
+
+
+def screen(raw: object) -> Screened:
+    if not isinstance(raw, str):
+        return Screened(reply=EMPTY)
+    if len(raw) > 20 * MAX_CHARS:  # don't even clean a novel
+        return Screened(reply=TOO_LONG)
+    text = clean(raw)
+    if not text:
+        return Screened(reply=EMPTY)
+    if len(text) > MAX_CHARS:
+        return Screened(reply=TOO_LONG)
+    if text.startswith("/") and not ALLOWED_PAYLOAD.fullmatch(text):
+        text = text.lstrip("/").strip()
+        if not text:
+            return Screened(reply=EMPTY)
+    return Screened(text=mask_personal_data(text))
+
+
+def install_log_masking() -> None:
+    """Mask personal data in every log record this process creates, whatever logger or handler
+    it goes to (defence in depth: the channels already mask before Rasa sees a message)."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "masks_personal_data", False):
+        return
+
+    def masked_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's own problem
+            return record
+        masked = mask_personal_data(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    masked_record.masks_personal_data = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_record)

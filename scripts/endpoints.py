@@ -1,0 +1,75 @@
+"""Print Rasa's endpoints.yml for this environment (``make run`` writes it to var/endpoints.yml).
+
+Rasa 3.6 refuses to start on an unset ``${VAR}`` in endpoints.yml, so the file is composed here:
+- ``ACTION_SERVER_URL``  action server webhook (default http://localhost:5055/webhook);
+- ``TRACKER_STORE_URL``  where conversations live, so they survive restarts:
+  ``sqlite:///var/tracker.sqlite3`` (default, embedded) or ``postgresql://user:pass@host:5432/db``;
+- ``REDIS_URL``          e.g. ``redis://127.0.0.1:6379/0``: Rasa's RedisLockStore, needed for
+  several Sanic workers or replicas (without it Rasa uses one worker and an in-memory lock).
+Standard library only: it runs in either environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_TRACKER_STORE = "sqlite:///var/tracker.sqlite3"
+
+
+def tracker_store(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme == "sqlite":
+        return {"type": "SQL", "dialect": "sqlite", "db": url.split(":///", 1)[1]}
+    if scheme in ("postgresql", "postgres"):
+        store: dict[str, object] = {
+            "type": "SQL",
+            "dialect": "postgresql",
+            "url": parts.hostname or "localhost",
+            "port": parts.port or 5432,
+            "db": parts.path.lstrip("/") or "rasa",
+            "login_db": "postgres",  # Rasa creates `db` through it when missing
+        }
+        if parts.username:
+            store["username"] = unquote(parts.username)
+        if parts.password:
+            store["password"] = unquote(parts.password)
+        return store
+    raise SystemExit(f"TRACKER_STORE_URL: unsupported scheme {parts.scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def lock_store(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise SystemExit(f"REDIS_URL: unsupported scheme {parts.scheme!r} (use redis://host:6379/0)")
+    store: dict[str, object] = {
+        "type": "redis",
+        "url": parts.hostname or "localhost",
+        "port": parts.port or 6379,
+        "db": int(parts.path.lstrip("/") or 0),
+        "key_prefix": "hangzhou",
+        "use_ssl": parts.scheme == "rediss",
+    }
+    if parts.password:
+        store["password"] = unquote(parts.password)
+    return store
+
+
+def endpoints(env: dict[str, str]) -> str:
+    config: dict[str, object] = {
+        "action_endpoint": {"url": env.get("ACTION_SERVER_URL") or "http://localhost:5055/webhook"},
+        "tracker_store": tracker_store(env.get("TRACKER_STORE_URL") or DEFAULT_TRACKER_STORE),
+    }
+    if env.get("REDIS_URL"):
+        config["lock_store"] = lock_store(env["REDIS_URL"])
+    # JSON is YAML: no quoting pitfalls for passwords with ':' or '#'.
+    return "# written by scripts/endpoints.py from the environment; do not edit\n" + "\n".join(
+        f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in config.items()
+    )
+
+
+if __name__ == "__main__":
+    sys.stdout.write(endpoints(dict(os.environ)) + "\n")

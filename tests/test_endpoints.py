@@ -1,0 +1,48 @@
+"""scripts/endpoints.py: Rasa's endpoints from the environment (embedded default and production)."""
+
+import subprocess
+import sys
+
+import yaml
+
+from knowledge.settings import PROJECT_ROOT
+
+
+def endpoints(**env: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "endpoints.py")],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return yaml.safe_load(out)
+
+
+def test_embedded_default_keeps_conversations_in_sqlite_without_a_lock_store():
+    config = endpoints()
+    assert config["action_endpoint"] == {"url": "http://localhost:5055/webhook"}
+    assert config["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": "var/tracker.sqlite3"}
+    assert "lock_store" not in config
+
+
+def test_production_uses_postgresql_and_the_redis_lock_store():
+    config = endpoints(
+        TRACKER_STORE_URL="postgresql://rasa:p%40ss%3Aw%23rd@db.internal:5433/conversations",
+        REDIS_URL="redis://:secret@redis.internal:6380/2",
+        ACTION_SERVER_URL="http://actions:5055/webhook",
+    )
+    assert config["tracker_store"] == {
+        "type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 5433, "db": "conversations",
+        "login_db": "postgres", "username": "rasa", "password": "p@ss:w#rd",
+    }  # fmt: skip
+    assert config["lock_store"]["type"] == "redis"
+    assert (config["lock_store"]["url"], config["lock_store"]["port"], config["lock_store"]["db"]) == (
+        "redis.internal", 6380, 2)  # fmt: skip
+    assert config["lock_store"]["password"] == "secret"
+    assert config["action_endpoint"]["url"] == "http://actions:5055/webhook"
+
+
+def test_unsupported_urls_are_refused_with_a_clear_message():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "endpoints.py")],
+        env={"TRACKER_STORE_URL": "mongodb://x/y"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0 and "TRACKER_STORE_URL" in result.stderr
