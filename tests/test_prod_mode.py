@@ -1,0 +1,148 @@
+"""Production mode (issue 6) on the PostgreSQL and Redis of this machine (and CI's):
+knowledge base and Rasa's SQLTrackerStore on PostgreSQL, RedisLockStore, two Rasa workers and
+two action-server workers, started as ``make run PROFILE=prod`` starts them (scripts/run-rasa.sh)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from sqlalchemy import create_engine, text
+
+from knowledge.build import build
+from knowledge.db import get_engine
+from tests.conftest import PG_ADMIN_URL
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "prod-mode-test-token"
+REDIS_URL = "redis://127.0.0.1:6379/1"
+
+
+@pytest.fixture(scope="module")
+def databases() -> Iterator[tuple[str, str]]:
+    """A throw-away knowledge base and a throw-away tracker-store database."""
+    names = [f"hz_prod_kb_{uuid.uuid4().hex[:8]}", f"hz_prod_tracker_{uuid.uuid4().hex[:8]}"]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    kb_url = f"{base}/{names[0]}"
+    build(url=kb_url)
+    yield kb_url, f"postgresql://postgres@127.0.0.1:5432/{names[1]}"
+    get_engine(kb_url).dispose()
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -> Iterator[Stack]:
+    kb_url, tracker_url = databases
+    stack = Stack(
+        kb_url=kb_url,
+        workdir=tmp_path_factory.mktemp("prod"),
+        tracker_store_url=tracker_url,
+        redis_url=REDIS_URL,
+        rasa_workers=2,
+        action_workers=2,
+        rasa_token=TOKEN,
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def said(replies: list[dict]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def tracker_events(stack: Stack, sender: str) -> list[dict]:
+    reply = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", params={"token": TOKEN}, timeout=10)
+    reply.raise_for_status()
+    return reply.json()["events"]
+
+
+def child_processes(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields: state, ppid, ...
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_two_rasa_workers_and_two_action_workers_serve(prod: Stack):
+    rasa_log = (prod.workdir / "rasa.log").read_text(errors="replace")
+    assert rasa_log.count("Rasa server is up and running") == 2  # one line per Sanic worker
+    assert len(child_processes(prod.processes["rasa"].pid)) >= 2
+    assert len(child_processes(prod.processes["actions"].pid)) >= 2
+
+
+def test_answers_come_from_the_postgresql_knowledge_base(prod: Stack):
+    assert "第9条" in said(prod.ask(f"r-{uuid.uuid4().hex[:8]}", "老小区加装电梯怎么申请"))
+
+
+def test_conversations_are_stored_in_postgresql(prod: Stack, databases: tuple[str, str]):
+    sender = f"r-{uuid.uuid4().hex[:8]}"
+    prod.ask(sender, "蓝领公寓")
+    engine = create_engine(databases[1].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar_one()
+    engine.dispose()
+    assert count >= 3  # user message, the action's events, the bot's reply
+
+
+def test_concurrent_messages_in_one_conversation_are_processed_in_order(prod: Stack):
+    """Ten messages of one resident, sent 50 ms apart without waiting for replies, reach both workers;
+    the Redis lock store serialises them: stored in the order sent, each answered before the next."""
+    sender = f"r-{uuid.uuid4().hex[:8]}"
+    questions = ["加装电梯", "托位", "积分落户", "蓝领公寓", "共有产权房"] * 2
+    questions = [f"{q}（第{i + 1}问）" for i, q in enumerate(questions)]
+
+    def send(i: int) -> str:
+        time.sleep(0.05 * i)
+        return said(prod.ask(sender, questions[i], timeout=120))
+
+    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+        replies = list(pool.map(send, range(len(questions))))
+    assert all(replies)
+    events = [e for e in tracker_events(prod, sender) if e.get("event") in ("user", "bot")]
+    assert [e["text"] for e in events if e["event"] == "user"] == questions
+    kinds = [e["event"] for e in events]
+    for i, kind in enumerate(kinds[:-1]):  # every user turn is answered before the next user turn
+        if kind == "user":
+            assert kinds[i + 1] == "bot", kinds
+
+
+def test_rate_limits_are_shared_through_redis(prod: Stack):
+    sender = f"r-{uuid.uuid4().hex[:8]}"
+    prod.ask(sender, "你好")
+    keys = redis.Redis.from_url(REDIS_URL).keys(f"ratelimit:rest-sender:{sender}:*")
+    assert keys, "the per-sender counter is not in Redis"
+
+
+def test_conversation_survives_a_restart_of_every_process(prod: Stack):
+    sender = f"r-{uuid.uuid4().hex[:8]}"
+    assert "来源" in said(prod.ask(sender, "积分落户怎么申请"))
+    before = len(tracker_events(prod, sender))
+    for name in ("actions", "rasa", "web"):
+        prod.restart_process(name)
+    assert len(tracker_events(prod, sender)) >= before
+    assert "来源" in said(prod.ask(sender, "那申请条件呢"))
+    users = [e["text"] for e in tracker_events(prod, sender) if e.get("event") == "user"]
+    assert users[-2:] == ["积分落户怎么申请", "那申请条件呢"]
