@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from aiohttp import web
 from cryptography.hazmat.primitives import padding
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "hz-test-token"
 APPID = "wx1234567890abcdef"
+REDIS_URL = "redis://127.0.0.1:6379/1"
 API_TOKEN = "rasa-api-test-token"  # Rasa's HTTP API is on only with a token (docs/SECURITY.md)
 SECRET = "test-app-secret"
 AES_KEY = "".join(random.Random(5).choices(string.ascii_letters + string.digits, k=43))
@@ -271,6 +273,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
         "WECHAT_APPSECRET": SECRET,
         "WECHAT_AES_KEY": AES_KEY,
         "WECHAT_API_BASE": fake_wechat.url,
+        "REDIS_URL": REDIS_URL,  # offered options are shared by the two Rasa servers
     }
     env.pop("WECHAT_REPLY_TIMEOUT", None)
     root = Path(__file__).resolve().parent.parent
@@ -342,6 +345,10 @@ def ask(base: str, user: str, content: str) -> dict[str, str]:
     reply = post_plain(base, text_xml(user, content))
     assert reply.status_code == 200, reply.text
     return parse(reply.content)
+
+
+def tracker_of(base: str, user: str) -> dict:
+    return requests.get(f"{base}/conversations/{user}/tracker", params={"token": API_TOKEN}, timeout=10).json()
 
 
 def user_turns(base: str, user: str) -> int:
@@ -494,9 +501,25 @@ def test_a_number_reply_picks_the_offered_option(servers: Servers):
     assert options[0].startswith("1. ")
     picked = ask(servers.fast, user, "１")["Content"]  # full-width digit
     assert SOURCE in picked and picked != first
-    tracker = requests.get(f"{servers.fast}/conversations/{user}/tracker", timeout=10).json()
+    tracker = tracker_of(servers.fast, user)
     texts = [e.get("text") for e in tracker["events"] if e.get("event") == "user"]
     assert texts[0] == "加梯" and texts[1].startswith("/choose_faq")
+
+
+def test_options_offered_by_one_worker_are_understood_by_another(servers: Servers, fake_wechat: FakeWeChat):
+    """Several Rasa workers or replicas: the "1" may reach another process than the one that offered."""
+    control, user = new_user(), new_user()
+    ask(servers.fast, control, "加梯")
+    expected = ask(servers.fast, control, "1")["Content"]
+    ask(servers.fast, user, "加梯")
+    assert redis.Redis.from_url(REDIS_URL).exists(f"wechat:options:{user}")
+    reply = post_plain(servers.slow, text_xml(user, "1"))  # the slow server answers via the API
+    assert (reply.status_code, reply.text) == (200, "success")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(s["errcode"] == 0 for s in fake_wechat.delivered_to(user)):
+        time.sleep(0.2)
+    delivered = [s["payload"]["text"]["content"] for s in fake_wechat.delivered_to(user) if s["errcode"] == 0]
+    assert delivered == [expected]
 
 
 @pytest.mark.skipif(bool(os.environ.get("WECHAT_TOKEN")), reason="WECHAT_TOKEN is set in this environment")

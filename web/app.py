@@ -53,6 +53,8 @@ def init_app(url: str | None = None) -> web.Application:
         if message:
             log.warning(message)
         yield
+        for limiter in (app[FEEDBACK_LIMITER], app[LOGIN_LIMITER]):
+            await limiter.close()
         get_engine(url).dispose()
 
     app.cleanup_ctx.append(database)

@@ -61,6 +61,11 @@ class RateLimiter:
             log.warning("rate limiter %s: Redis unavailable (%s); counting in this process", self.name, exc)
             return None
 
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.connection_pool.disconnect()
+            self._redis = None
+
     def _count_here(self, key: str, window: int) -> int:
         seen_window, count = self._counts.get(key, (window, 0))
         count = count + 1 if seen_window == window else 1

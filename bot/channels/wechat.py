@@ -12,6 +12,7 @@ Signatures, AES and XML are implemented here with ``cryptography`` and the stand
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -91,6 +92,48 @@ class TtlCache:
 
     def pop(self, key: str) -> None:
         self._items.pop(key, None)
+
+
+class SharedOptions:
+    """The numbered options last offered to each user: in Redis when ``REDIS_URL`` is set (a reply
+    "2" may reach another Rasa worker or replica than the one that offered the options), else here."""
+
+    def __init__(self, ttl: int, redis_url: str | None) -> None:
+        self.ttl, self.redis_url = ttl, redis_url
+        self.local = TtlCache(ttl)
+        self._redis: Any = None
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            from redis import asyncio as redis_asyncio
+
+            self._redis = redis_asyncio.from_url(self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return self._redis
+
+    async def get(self, user: str) -> list[dict[str, str]] | None:
+        if self.redis_url:
+            try:
+                raw = await self._client().get(f"wechat:options:{user}")
+                return json.loads(raw) if raw else None
+            except Exception as exc:
+                logger.warning("WeChat options: Redis unavailable (%s)", exc)
+        return self.local.get(user)
+
+    async def set(self, user: str, options: list[dict[str, str]] | None) -> None:
+        if self.redis_url:
+            try:
+                key = f"wechat:options:{user}"
+                if options:
+                    await self._client().set(key, json.dumps(options, ensure_ascii=False), ex=self.ttl)
+                else:
+                    await self._client().delete(key)
+                return
+            except Exception as exc:
+                logger.warning("WeChat options: Redis unavailable (%s)", exc)
+        if options:
+            self.local.set(user, options)
+        else:
+            self.local.pop(user)
 
 
 @dataclass
@@ -219,7 +262,7 @@ class WeChatInput(InputChannel):
                 logger.error("WeChat safe mode off: %s", e)
         self.api = WeChatApi(config.api_base, config.appid, config.secret)
         self.replies = TtlCache(REPLY_TTL)
-        self.options = TtlCache(OPTIONS_TTL)
+        self.options = SharedOptions(OPTIONS_TTL, os.environ.get("REDIS_URL") or None)
         per_user = limit_from_env("RATE_LIMIT_PER_SENDER", "20/60")
         self.limiter = RateLimiter(name="wechat-user", limit=per_user[0], per_seconds=per_user[1])
         install_log_masking()
@@ -339,7 +382,7 @@ class WeChatInput(InputChannel):
         if not await self.limiter.allow(user):
             return _Answer(TOO_FAST)
         number = option_number(text)
-        offered = self.options.get(user) if number else None
+        offered = await self.options.get(user) if number else None
         if offered and number and number <= len(offered):
             text = offered[number - 1]["payload"]
         screened = screen(text)  # personal data masked before Rasa stores anything
@@ -355,10 +398,7 @@ class WeChatInput(InputChannel):
         if not collector.messages:  # the action server is down: never silence
             return _Answer(SORRY)
         content, options = compose(collector.messages)
-        if options:
-            self.options.set(user, options)
-        else:
-            self.options.pop(user)
+        await self.options.set(user, options)
         return _Answer(content, options)
 
     def _send_later(self, task: asyncio.Task, user: str) -> None:

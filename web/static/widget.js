@@ -354,7 +354,7 @@
   var sendButton = el("button", { type: "submit", className: "send" });
   sendButton.appendChild(icon(ICON_SEND, "18"));
   sendButton.appendChild(el("span", { text: "发送" }));
-  var hint = el("p", { className: "hint", id: "hz-hint", text: "按回车发送，Shift+回车换行。答复仅供参考，具体以主管部门为准。" });
+  var hint = el("p", { className: "hint", id: "hz-hint", text: "按回车发送，Shift+回车换行。请勿输入身份证号、手机号等个人信息。答复仅供参考，具体以主管部门为准。" });
   var form = el("form", { className: "foot", "aria-label": "发送消息" }, [
     label,
     el("div", { className: "row" }, [input, sendButton]),
