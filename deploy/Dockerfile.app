@@ -1,0 +1,38 @@
+# One image for the action server (:5055), the staff service + widget (:8000) and the knowledge-base job.
+# Build from the repository root:  docker build -f deploy/Dockerfile.app -t hangzhou-assistant/app:<tag> .
+# Pick the process with the command (docker-compose.yml and deploy/k8s do):
+#   action server   python -m rasa_sdk --actions actions --port 5055   (HEALTHCHECK_URL=http://127.0.0.1:5055/health)
+#   staff service   python -m web --port 8000                          (the default command)
+#   KB build/migrate python -m knowledge.build                         (one-shot; idempotent, keeps staff edits)
+#   wait for the KB  python deploy/wait_for_kb.py                       (Kubernetes init container)
+FROM python:3.10.13-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --gid 10001 app && useradd --uid 10001 --gid app --create-home --shell /usr/sbin/nologin app
+WORKDIR /app
+
+COPY requirements/app.txt requirements/app.txt
+RUN python -m venv .venv/app && .venv/app/bin/pip install -r requirements/app.txt
+
+# knowledge/ carries the sources, the curated FAQ files and the Alembic migrations; data/dicts/ are the
+# jieba dictionaries it shares with the Rasa model (knowledge/settings.py: DICTS_DIR). The actions use
+# bot/guard.py (one apology text for residents); bot/channels/ is only imported by Rasa and unused here.
+COPY data/dicts/ data/dicts/
+COPY knowledge/ knowledge/
+COPY bot/ bot/
+COPY actions/ actions/
+COPY web/ web/
+# Init container of the action server and the staff service on Kubernetes: waits for the KB Job.
+COPY deploy/wait_for_kb.py deploy/wait_for_kb.py
+
+USER 10001:10001
+ENV PATH=/app/.venv/app/bin:$PATH \
+    HEALTHCHECK_URL=http://127.0.0.1:8000/api/v1/openapi.json
+EXPOSE 5055 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4)"
+CMD ["python", "-m", "web", "--port", "8000"]
