@@ -30,7 +30,7 @@ APP_PY := $(APP_ENV)/bin/python
 MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
 MODEL = models/$(MODEL_NAME).tar.gz
 
-.PHONY: help setup kb model run test eval bench lint clean
+.PHONY: help setup kb model run test eval bench lint clean deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,7 +57,17 @@ $(APP_ENV)/.installed: requirements/app.txt
 	fi
 	mkdir -p .venv && touch $@
 
-setup: $(RASA_ENV)/.installed $(APP_ENV)/.installed .venv/.chromium ## create both Python 3.10 environments, install chromium
+# docker-compose 1.29.2 checks docker-compose.yml offline (no Docker engine needed); it needs
+# PyYAML < 6, hence its own environment.
+TOOLS_ENV := .venv/tools
+$(TOOLS_ENV)/.installed: requirements/tools.txt
+	py=$$(scripts/find-python310.sh)
+	rm -rf $(TOOLS_ENV) && "$$py" -m venv $(TOOLS_ENV)
+	$(TOOLS_ENV)/bin/pip install --quiet --disable-pip-version-check Cython==0.29.37 wheel==0.48.0 setuptools==65.5.0
+	$(TOOLS_ENV)/bin/pip install --quiet --disable-pip-version-check --no-build-isolation -r requirements/tools.txt
+	touch $@
+
+setup: $(RASA_ENV)/.installed $(APP_ENV)/.installed $(TOOLS_ENV)/.installed .venv/.chromium ## create the Python 3.10 environments, install chromium
 
 kb: $(APP_ENV)/.installed ## build or refresh the knowledge base (idempotent, keeps staff edits)
 	$(APP_PY) -m knowledge.build
@@ -85,6 +95,9 @@ eval: setup model ## intent accuracy and macro F1 on the held-out set (fails bel
 
 bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/benchmarks.md
 	$(APP_PY) -m bench.live_edit --edits 20 --out docs/benchmarks.md
+
+deploy-check: setup ## check docker-compose.yml, deploy/k8s and the Dockerfiles offline (images are not built)
+	$(APP_ENV)/bin/pytest tests/test_deploy_files.py -q
 
 lint: $(APP_ENV)/.installed ## ruff check and format check
 	$(APP_ENV)/bin/ruff check .

@@ -46,3 +46,14 @@ async def test_limit_zero_switches_it_off():
 def test_limits_from_the_environment(monkeypatch, raw, expected):
     monkeypatch.setenv("RATE_LIMIT_TEST", raw)
     assert limit_from_env("RATE_LIMIT_TEST", "20/60") == expected
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(monkeypatch):
+    from aiohttp.test_utils import make_mocked_request
+
+    from web.api import client_address
+
+    request = make_mocked_request("POST", "/api/v1/feedback", headers={"X-Forwarded-For": "spoofed, 203.0.113.7"})
+    assert client_address(request) != "203.0.113.7"  # not trusted unless configured
+    monkeypatch.setenv("WEB_PROXIES_COUNT", "1")
+    assert client_address(request) == "203.0.113.7"  # the address our one proxy saw, not the spoofable one

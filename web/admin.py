@@ -33,6 +33,7 @@ from knowledge.answering import Answer, source_line
 from knowledge.models import AuditEvent, StaffUser
 from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
 from web import keys
+from web.api import client_address
 from web.auth import SESSION_COOKIE, db, session_user
 from web.errors import HTTP_MESSAGES
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
@@ -121,9 +122,14 @@ def check_csrf(form: Mapping[str, Any], expected: str) -> None:
         raise staff.Forbidden("csrf_failed", CSRF_MESSAGE)
 
 
+def digits(value: Any, max_len: int = 19) -> int | None:
+    """A whole number typed in ASCII digits ("²" is a digit to str.isdigit(), not to int()), else None."""
+    value = value.strip() if isinstance(value, str) else ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= max_len else None
+
+
 def form_int(form: Mapping[str, Any], name: str) -> int | None:
-    value = form.get(name)
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+    return digits(form.get(name))
 
 
 def text_field(form: Mapping[str, Any], name: str) -> str:
@@ -132,7 +138,10 @@ def text_field(form: Mapping[str, Any], name: str) -> str:
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    return int(request.match_info[name])  # routes only match digits
+    number = digits(request.match_info[name], max_len=10)  # routes only match digits, but of any length
+    if not staff.is_id(number):
+        raise staff.NotFound("not_found", "找不到该条目。")
+    return number
 
 
 def render(
@@ -292,7 +301,7 @@ async def login(request: web.Request) -> web.Response:
         return login_page(request, username=username, problem=problem, status=403)
     if not username.strip() or not password:
         return login_page(request, username=username, problem="请输入用户名和密码。", status=422)
-    if not await request.app[LOGIN_LIMITER].allow(request.remote or "unknown"):
+    if not await request.app[LOGIN_LIMITER].allow(client_address(request)):
         return login_page(request, username=username, problem="登录尝试太频繁，请稍后再试。", status=429)
 
     try:
@@ -342,7 +351,7 @@ async def entry_list(request: web.Request) -> web.Response:
     status = q.get("status") if q.get("status") in STATUS_NAMES else ""
     text = q.get("q", "").strip()
     deleted = q.get("deleted") == "1"
-    page = int(q["page"]) if q.get("page", "").isdigit() and int(q["page"]) > 0 else 1
+    page = min(digits(q.get("page"), max_len=6) or 1, 10**5)  # no list has 10**5 pages; a larger offset overflows
     with db(request) as session:
         who = logged_in(request, session)
         found = staff.list_entries(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,35 @@ OPENAPI_FILE = Path(__file__).with_name("openapi.yml")
 async def body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[… nested too deep
         raise Invalid("invalid_json", "请求内容不是有效的 JSON。") from None
     if not isinstance(data, dict):
         raise Invalid("invalid_body", "请求内容必须是一个 JSON 对象。")
     return data
 
 
+def path_number(request: web.Request, name: str = "id") -> int | None:
+    """The positive id in the path, or None (letters, "²", a number beyond any row's id)."""
+    value = request.match_info[name]
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+    return number if staff.is_id(number) else None
+
+
 def entry_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise staff.NotFound("not_found", "条目编号必须是数字。") from None
+    number = path_number(request)
+    if number is None:
+        raise staff.NotFound("not_found", "找不到该条目：编号必须是正整数。")
+    return number
 
 
 def client_address(request: web.Request) -> str:
+    """The client's address for rate limits. Behind N trusted proxies (``WEB_PROXIES_COUNT=N``, e.g. 1
+    behind the ingress) it is the N-th address from the right of X-Forwarded-For; otherwise the peer."""
+    proxies = int(os.environ.get("WEB_PROXIES_COUNT", "0") or 0)
+    if proxies > 0:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
     return request.remote or "unknown"
 
 
@@ -138,8 +153,9 @@ async def delete_faq(request: web.Request) -> web.Response:
         version = (await body(request)).get("version", version)
     with db(request) as session:
         user = api_user(request, session)
-        expected = int(version) if isinstance(version, str) and version.isdigit() else version
-        entry = staff.delete_entry(session, entry_id=entry_id(request), expected_version=expected, user=user)
+        if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 19:
+            version = int(version)  # anything else is refused by delete_entry (version must be an integer)
+        entry = staff.delete_entry(session, entry_id=entry_id(request), expected_version=version, user=user)
         return web.json_response(staff.entry_dict(entry))
 
 
@@ -188,7 +204,7 @@ async def restore_revision(request: web.Request) -> web.Response:
     data = await body(request)
     with db(request) as session:
         user = api_user(request, session)
-        revision_id = int(request.match_info["rev"]) if request.match_info["rev"].isdigit() else -1
+        revision_id = path_number(request, "rev") or -1
         entry = staff.restore_revision(
             session,
             entry_id=entry_id(request),
