@@ -1,0 +1,515 @@
+"""Load benchmark: the whole stack beside a stock-Rasa floor, in the same run on the same machine.
+
+    .venv/app/bin/python -m bench.stack_vs_floor --out docs/bench-load.md
+
+The floor (``bench/floor_model.py``) is Rasa with the same NLU pipeline and NLU data, answering
+every intent with a fixed response: no action server, no database, in-memory tracker store. The
+stack is Rasa + action server + staff service as ``tests.stack.Stack`` starts them, on its own
+SQLite knowledge base; "stack-prod" (only when ``Stack`` has the production options) adds a
+PostgreSQL knowledge base and tracker store in throw-away databases, the Redis lock store and
+several Rasa workers.
+
+Each round starts every system cold, measures the time from process start to the first reply,
+runs the same closed-loop load (``bench/load.py``) and stops it; rounds alternate the systems
+(floor, stack, stack-prod, floor, …) so that drift of a shared machine hits all of them.
+Bounded: rounds x systems x (start-up <= 240 s + load <= --max-seconds + request timeout).
+Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench import floor_model
+from bench.load import LoadResult, percentile, resident_questions, run_load
+from bench.profile_summary import summarise
+from tests.stack import RASA, Stack, free_port
+
+ROOT = floor_model.ROOT
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PROD_FIELDS = {"tracker_store_url", "redis_url", "rasa_workers"}
+PROBE = "加梯"
+STARTUP_LIMIT = 240.0
+try:  # the residents' channel answers with this apology when the bot failed or was too slow
+    from bot.guard import SORRY as APOLOGY
+except ImportError:  # before bot/guard.py
+    APOLOGY = "抱歉，系统暂时出了点问题"
+
+
+class StartError(RuntimeError):
+    pass
+
+
+@dataclass
+class Measurement:
+    system: str
+    round: int
+    cold_start: float  # seconds from process start to the first real answer
+    load: LoadResult
+    stores: str = ""  # tracker and lock store of this run, from its endpoints file
+
+
+# --- starting and stopping -------------------------------------------------------------------------------------
+
+
+def _first_reply(get_url, started: float, alive, expect: str, stop: threading.Event | None = None) -> float:
+    """Seconds from ``started`` until a reply of the REST channel contains ``expect`` (polled every 0.1 s)."""
+    session = requests.Session()
+    sender = f"cold-{uuid.uuid4().hex[:8]}"
+    while time.perf_counter() - started < STARTUP_LIMIT and not (stop and stop.is_set()):
+        alive()
+        url = get_url()
+        if url:
+            try:
+                reply = session.post(
+                    f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": PROBE}, timeout=5
+                )
+                if reply.ok and expect in str(reply.json()):
+                    return time.perf_counter() - started
+            except (requests.RequestException, ValueError):
+                pass
+        time.sleep(0.1)
+    raise StartError(f"no reply within {STARTUP_LIMIT:.0f} s")
+
+
+@contextlib.contextmanager
+def floor_server(model: Path, workdir: Path) -> Iterator[tuple[str, float, dict[str, int], Path]]:
+    """The floor Rasa server on a free loopback port: (url, cold start seconds, pids, endpoints file)."""
+    port = free_port()
+    command = [str(RASA), "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"]
+    command += ["--cors", "*", "--endpoints", str(floor_model.FLOOR / "endpoints.yml")]
+    command += ["--credentials", str(floor_model.FLOOR / "credentials.yml")]
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log_path = workdir / "floor.log"
+    started = time.perf_counter()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+
+        def alive() -> None:
+            if process.poll() is not None:
+                raise StartError("the floor Rasa server exited:\n" + log_path.read_text(errors="replace")[-2000:])
+
+        url = f"http://127.0.0.1:{port}"
+        cold = _first_reply(lambda: url, started, alive, expect="固定回复")
+        yield url, cold, {"rasa": process.pid}, floor_model.FLOOR / "endpoints.yml"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def stack_options(**wanted) -> dict:
+    """The keyword arguments of ``Stack`` among ``wanted`` (older versions of Stack lack some)."""
+    names = {f.name for f in dataclasses.fields(Stack)}
+    return {k: v for k, v in wanted.items() if k in names and v is not None}
+
+
+def prod_supported() -> bool:
+    return PROD_FIELDS.issubset(f.name for f in dataclasses.fields(Stack))
+
+
+@contextlib.contextmanager
+def stack_server(kb_url: str, workdir: Path, options: dict) -> Iterator[tuple[str, float, dict[str, int], Path]]:
+    """The whole stack via tests.stack.Stack: (Rasa url, cold start seconds, pids, endpoints file)."""
+    stack = Stack(kb_url=kb_url, workdir=workdir, **options)
+    stop = threading.Event()
+    cold: list[float] = []
+    started = time.perf_counter()
+
+    def watch() -> None:  # the same probe as for the floor, while Stack.start() waits for its own
+        with contextlib.suppress(StartError):
+            cold.append(_first_reply(lambda: stack.rasa_url, started, lambda: None, "来源", stop))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        try:
+            stack.start()
+        except BaseException as error:  # Stack.start() fails with pytest.fail (an OutcomeException)
+            raise StartError(f"the stack did not start: {error}") from None
+        watcher.join(timeout=30)
+        if not cold:
+            raise StartError("the stack started but the cold-start probe got no reply")
+        yield stack.rasa_url, cold[0], {name: p.pid for name, p in stack.processes.items()}, workdir / "endpoints.yml"
+    finally:
+        stop.set()
+        stack.stop()
+
+
+# --- throw-away PostgreSQL databases ---------------------------------------------------------------------------
+
+
+class Postgres:
+    """Creates databases on the test PostgreSQL server and drops them all at the end."""
+
+    def __init__(self, admin_url: str = PG_ADMIN_URL) -> None:
+        from sqlalchemy import create_engine
+
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.base = admin_url.rsplit("/", 1)[0]
+        self.names: list[str] = []
+
+    def create(self, purpose: str) -> str:
+        from sqlalchemy import text
+
+        name = f"hz_bench_{purpose}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return f"{self.base}/{name}"
+
+    def close(self) -> None:
+        from sqlalchemy import text
+
+        from knowledge.db import get_engine
+
+        for name in self.names:
+            with contextlib.suppress(Exception):
+                get_engine(f"{self.base}/{name}").dispose()
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def plain_postgres_url(url: str) -> str:
+    """``postgresql://…`` for Rasa (psycopg2), whatever driver the admin URL names."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgresql") else url
+
+
+def prod_unavailable(redis_url: str) -> str | None:
+    """Why stack-prod cannot run here, or None."""
+    if not prod_supported():
+        return "tests.stack.Stack has no production options (tracker_store_url, redis_url, rasa_workers) yet"
+    try:
+        import redis
+        from sqlalchemy import create_engine, text
+
+        redis.Redis.from_url(redis_url, socket_timeout=3).ping()
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:
+        return f"PostgreSQL or Redis not reachable: {type(error).__name__}: {error}"
+    return None
+
+
+# --- profiling -------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiled(pids: dict[str, int], out: Path) -> Iterator[None]:
+    """py-spy (raw collapsed stacks) on each process and its children while the block runs."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    out.mkdir(parents=True, exist_ok=True)
+    spies = {
+        name: subprocess.Popen(
+            [str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "100",
+             "--format", "raw", "-o", str(out / f"{name}.txt")],
+            stdout=subprocess.DEVNULL, stderr=(out / f"{name}.py-spy.log").open("wb"),
+        )
+        for name, pid in pids.items()
+        if name in ("rasa", "actions")
+    }  # fmt: skip
+    time.sleep(1.0)  # let py-spy attach
+    try:
+        yield
+    finally:
+        for spy in spies.values():
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        for spy in spies.values():
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    mem_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
+    rasa_version = subprocess.run(
+        [str(RASA.parent / "python"), "-c", "import importlib.metadata as m; print(m.version('rasa'))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    from importlib.metadata import version
+
+    return [
+        f"- CPU: {model}, {os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable by this run)",
+        f"- RAM: {mem_kb / 1024 / 1024:.1f} GiB; {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; Rasa {rasa_version}; rasa-sdk {version('rasa_sdk')}",
+    ]
+
+
+def stores(endpoints: Path) -> str:
+    """Which tracker and lock store an endpoints file configures."""
+    import yaml
+
+    config = (yaml.safe_load(endpoints.read_text(encoding="utf-8")) if endpoints.exists() else None) or {}
+    tracker = config.get("tracker_store") or {}
+    lock = config.get("lock_store") or {}
+    tracker_name = "in-memory" if not tracker else f"{tracker.get('type', '?')} ({tracker.get('dialect', '')})"
+    return f"tracker store {tracker_name}, lock store {lock.get('type', 'in-memory')}"
+
+
+def measure(system: str, round_no: int, server, args: argparse.Namespace, profile_dir: Path | None = None):
+    with server as (url, cold, pids, endpoints):
+        print(f"[round {round_no}] {system}: first answer after {cold:.1f} s; load …", flush=True)
+        with profiled(pids, profile_dir) if profile_dir else contextlib.nullcontext():
+            load = asyncio.run(
+                run_load(
+                    url,
+                    resident_questions(),
+                    concurrency=args.concurrency,
+                    per_sender=args.per_sender,
+                    total=args.messages,
+                    warmup=args.warmup,
+                    max_seconds=args.max_seconds,
+                    run_id=re.sub(r"[^\w.-]+", "_", f"{system}-{round_no}-{uuid.uuid4().hex[:6]}"),
+                    error_markers=[APOLOGY],
+                )
+            )
+    s = load.summary()
+    print(
+        f"[round {round_no}] {system}: {s['throughput_msg_s']} msg/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
+        f"p99 {s['p99_ms']} ms, errors {load.errors} {s['statuses'] or ''} ({s['sent']} sent, stopped by "
+        f"{s['stopped_by']})",
+        flush=True,
+    )
+    return Measurement(system, round_no, cold, load, stores(endpoints))
+
+
+def pooled(runs: list[Measurement]) -> dict:
+    latencies = [x for r in runs for x in r.load.latencies]
+    duration = sum(r.load.duration for r in runs)
+    return {
+        "throughput": sum(r.load.answered for r in runs) / duration if duration else 0.0,
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "max": max(latencies, default=float("nan")) * 1000,
+        "errors": " / ".join(
+            str(sum(getattr(r.load, kind) for r in runs)) for kind in ("http_errors", "empty", "degraded", "failed")
+        ),
+        "cold": statistics.median(r.cold_start for r in runs),
+    }
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def report(runs: list[Measurement], args, setup: dict[str, str], notes: list[str], loads, train) -> str:
+    systems = [s for s in ("floor", "stack", "stack-prod") if any(r.system == s for r in runs)]
+    total = {s: pooled([r for r in runs if r.system == s]) for s in systems}
+    store = {s: next(r.stores for r in runs if r.system == s) for s in systems}
+    lines = [
+        "# Load benchmark: the whole stack beside a stock-Rasa floor",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python -m bench.stack_vs_floor`: {args.rounds} "
+        f"round{'s' if args.rounds > 1 else ''}, "
+        f"the systems in this order in every round: {', '.join(systems)}.",
+        "",
+        *machine(),
+        f"- Load average (1 min) at start / end: {loads[0]:.2f} / {loads[1]:.2f}",
+        "",
+        f"**Load**: {args.concurrency} residents in a closed loop: each sends its next question only after the reply "
+        f"to the previous one has arrived. Each resident has its own sender id and is replaced by a new one after "
+        f"{args.per_sender} questions. Each system and round gets {args.warmup} warm-up messages, then "
+        f"{args.messages} counted ones (cap {args.max_seconds:.0f} s). The questions come from "
+        "`tests/nlu_eval.yml` (all topics, in a fixed mixed order) and are sent over the REST channel. Latencies are "
+        "over the HTTP 200 replies, pooled over the rounds. Cold start is the time from process start to the first "
+        "real answer (median of the rounds).",
+        "",
+        "Systems:",
+        "",
+    ]
+    for s in systems:
+        lines.append(f"- **{s}**: {setup[s]}; {store[s]}.")
+    lines += [
+        "",
+        "| system | throughput msg/s | p50 ms | p95 ms | p99 ms | max ms | errors: non-200 / empty / apology / failed "
+        "| cold start s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in systems:
+        t = total[s]
+        lines.append(
+            f"| {s} | {t['throughput']:.1f} | {t['p50']:.0f} | {t['p95']:.0f} | {t['p99']:.0f} | {t['max']:.0f} "
+            f"| {t['errors']} | {t['cold']:.1f} |"
+        )
+    if "floor" in total:
+        floor = total["floor"]
+        lines += ["", "Targets, against the floor of the same run:", ""]
+        for s in (x for x in systems if x != "floor"):
+            thr, p95 = ratio(total[s]["throughput"], floor["throughput"]), ratio(total[s]["p95"], floor["p95"])
+            lines.append(f"- {s} throughput ≥ 1.0× floor: **{'met' if thr >= 1.0 else 'MISSED'}** ({thr:.2f}×)")
+            lines.append(f"- {s} p95 ≤ 1.0× floor: **{'met' if p95 <= 1.0 else 'MISSED'}** ({p95:.2f}×)")
+    lines += [
+        "",
+        "Per round:",
+        "",
+        "| round | system | sent | seconds | msg/s | p50 ms | p95 ms | p99 ms | errors | cold start s | stopped by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        x = r.load.summary()
+        lines.append(
+            f"| {r.round} | {r.system} | {x['sent']} | {x['duration_s']:.1f} | {x['throughput_msg_s']:.1f} "
+            f"| {x['p50_ms']:.0f} | {x['p95_ms']:.0f} | {x['p99_ms']:.0f} | {r.load.errors} | {r.cold_start:.1f} "
+            f"| {x['stopped_by']} |"
+        )
+    lines += ["", *train, ""]
+    lines += [f"Note: {n}" for n in notes]
+    lines.append(
+        "Note: absolute figures depend on the machine and, on a shared machine, on what else runs (see the load "
+        "average). The targets compare ratios within one run."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--per-sender", type=int, default=10, help="questions before a resident is replaced")
+    parser.add_argument("--messages", type=int, default=600, help="counted messages per system and round")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="wall-clock cap of each load phase")
+    parser.add_argument("--systems", default="floor,stack,stack-prod", help="comma-separated subset, in round order")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--prod-rasa-workers", type=int, default=2)
+    parser.add_argument("--prod-action-workers", type=int, default=1)
+    parser.add_argument("--train-times", action="store_true", help="also time `rasa train` of both models")
+    parser.add_argument("--profile", type=Path, default=None, help="directory: an extra, uncounted round under py-spy")
+    parser.add_argument("--profile-system", choices=["stack", "stack-prod"], default="stack")
+    args = parser.parse_args(argv)
+    wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if not set(wanted) <= {"floor", "stack", "stack-prod"} or args.rounds < (0 if args.profile else 1):
+        parser.error("--systems: floor, stack, stack-prod; --rounds >= 1 (0 only with --profile)")
+
+    os.environ.setdefault("ACTIONS_WARM_UP", "1")  # as the Procfile starts the action server
+    floor = floor_model.ensure_floor_model()
+    main_model = floor_model.ensure_main_model()
+    os.environ["RASA_MODEL"] = str(main_model.path)  # the stack must not pick the floor or a stale model
+    train = ["Training (`rasa train`):", ""]
+    for name, model in (("floor", floor), ("main", main_model)):
+        done = (
+            "already trained" if model.train_seconds is None else f"trained in this run in {model.train_seconds:.0f} s"
+        )
+        train.append(f"- {name} model `{model.path.relative_to(ROOT)}`: {done}")
+    if args.train_times:
+        print("timing rasa train of both models …", flush=True)
+        times = floor_model.measure_training()
+        train.append(
+            f"- both trained from scratch in this run: floor {times['floor']:.0f} s, main {times['main']:.0f} s"
+        )
+
+    notes: list[str] = []
+    if "stack-prod" in wanted and (why := prod_unavailable(args.redis_url)):
+        wanted.remove("stack-prod")
+        notes.append(f"stack-prod not measured: {why}.")
+        print(f"stack-prod skipped: {why}", flush=True)
+    setup = {
+        "floor": "stock Rasa with the same NLU pipeline and NLU data, one fixed response per intent; no action "
+        "server, no database",
+        "stack": "Rasa + action server + staff service as `tests.stack.Stack` starts them (the residents' REST "
+        "channel of credentials.yml, the answer action), SQLite knowledge base, one Rasa and one action-server "
+        "worker, action server warmed up at start",
+        "stack-prod": f"the same with a PostgreSQL knowledge base and tracker store (throw-away databases), "
+        f"the Redis lock store ({args.redis_url}), {args.prod_rasa_workers} Rasa workers, "
+        f"{args.prod_action_workers} action-server worker{'s' if args.prod_action_workers > 1 else ''}",
+    }
+
+    from knowledge.build import build
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    kb_url = f"sqlite:///{workdir / 'kb.sqlite3'}"
+    build(url=kb_url)
+    if args.profile and args.profile_system == "stack-prod" and (why := prod_unavailable(args.redis_url)):
+        parser.error(f"--profile-system stack-prod: {why}")
+    postgres = Postgres() if "stack-prod" in [*wanted, args.profile and args.profile_system] else None
+    runs: list[Measurement] = []
+    load_before = os.getloadavg()[0]
+    try:
+        pg_kb = None
+        if postgres:
+            pg_kb = postgres.create("kb")
+            build(url=pg_kb)
+
+        def server(system: str, round_dir: Path):
+            if system == "floor":
+                return floor_server(floor.path, round_dir)
+            if system == "stack":
+                return stack_server(kb_url, round_dir, {})
+            options = stack_options(
+                tracker_store_url=plain_postgres_url(postgres.create("tracker")),
+                redis_url=args.redis_url,
+                rasa_workers=args.prod_rasa_workers,
+                action_workers=args.prod_action_workers,
+            )
+            return stack_server(pg_kb, round_dir, options)
+
+        for round_no in range(1, args.rounds + 1):
+            for system in wanted:
+                round_dir = workdir / f"{system}-{round_no}"
+                round_dir.mkdir()
+                runs.append(measure(system, round_no, server(system, round_dir), args))
+        load_after = os.getloadavg()[0]
+        if args.profile:
+            print(f"profiling an extra {args.profile_system} round (not counted) …", flush=True)
+            round_dir = workdir / "profile"
+            round_dir.mkdir()
+            system = args.profile_system
+            measure(f"{system} (profiled)", 0, server(system, round_dir), args, profile_dir=args.profile)
+            for name in ("rasa", "actions"):
+                if (args.profile / f"{name}.txt").exists():
+                    summary = summarise(args.profile / f"{name}.txt", name)
+                    (args.profile / f"{name}.md").write_text(summary, encoding="utf-8")
+                    print(summary)
+    except StartError as error:
+        sys.exit(f"{error}\n(logs under {workdir})")
+    finally:
+        if postgres:
+            postgres.close()
+    if runs:
+        text = report(runs, args, setup, notes, (load_before, load_after), train)
+        print(text)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

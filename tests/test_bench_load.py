@@ -1,0 +1,201 @@
+"""The load generator of `make bench` against a small fake REST channel, and the floor bot's domain."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+import yaml
+from aiohttp import web
+
+from bench import floor_model
+from bench.load import check_loopback, percentile, resident_questions, run_load
+from tests.stack import free_port
+
+
+class FakeRasa:
+    """Answers by the message: "ok" → one bot message, "empty" → [], "fail" → 500, "sorry" → the channel's
+    apology, "slow" → after 0.2 s."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str]] = []
+        self.in_flight: Counter[str] = Counter()
+        self.max_per_sender = 0
+        self.max_total = 0
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        sender, message = body["sender"], body["message"]
+        self.received.append((sender, message))
+        self.in_flight[sender] += 1
+        self.max_per_sender = max(self.max_per_sender, self.in_flight[sender])
+        self.max_total = max(self.max_total, sum(self.in_flight.values()))
+        try:
+            await asyncio.sleep(0.2 if message == "slow" else 0.005)
+            if message == "fail":
+                return web.json_response({"error": "boom"}, status=500)
+            if message == "empty":
+                return web.json_response([])
+            text = "抱歉，系统暂时出了点问题" if message == "sorry" else "好的"
+            return web.json_response([{"recipient_id": sender, "text": text}])
+        finally:
+            self.in_flight[sender] -= 1
+
+
+@pytest.fixture
+async def fake():
+    server = FakeRasa()
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", server.webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    server.url = f"http://127.0.0.1:{port}"
+    yield server
+    await runner.cleanup()
+
+
+async def test_closed_loop_counts_every_kind_of_reply(fake: FakeRasa):
+    result = await run_load(
+        fake.url,
+        ["ok", "empty", "fail", "sorry"],
+        concurrency=4,
+        per_sender=3,
+        total=40,
+        warmup=6,
+        max_seconds=60,
+        error_markers=["系统暂时出了点问题"],
+    )
+    assert len(fake.received) == 46  # warm-up + counted, nothing more
+    assert fake.max_per_sender == 1  # closed loop: a resident waits for its reply
+    assert 2 <= fake.max_total <= 4
+    per_sender = Counter(s for s, _ in fake.received if s.startswith("load-"))
+    assert sum(per_sender.values()) == 40 and max(per_sender.values()) <= 3 and len(per_sender) >= 14
+    assert any(s.startswith("warm-") for s, _ in fake.received)
+    assert Counter(m for s, m in fake.received if s.startswith("load-")) == dict.fromkeys(
+        ["ok", "empty", "fail", "sorry"], 10
+    )
+    assert result.stopped_by == "messages"
+    assert (result.sent, result.ok, result.empty, result.degraded, result.http_errors, result.failed) == (
+        40,
+        10,
+        10,
+        10,
+        10,
+        0,
+    )
+    assert result.statuses == {500: 10}
+    assert result.errors == 30 and result.answered == 30
+    assert len(result.latencies) == 30  # the HTTP 200 replies
+    assert result.throughput > 0 and result.ms(0.5) <= result.ms(0.95) <= result.ms(0.99)
+
+
+async def test_wall_clock_cap_stops_sending(fake: FakeRasa):
+    result = await run_load(fake.url, ["slow"], concurrency=2, total=10_000, warmup=0, max_seconds=0.5)
+    assert result.stopped_by == "time"
+    assert 2 <= result.sent < 100
+    assert len(fake.received) == result.sent
+
+
+async def test_connection_failures_are_counted_not_raised():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = await run_load(url, ["ok"], concurrency=2, total=5, warmup=2, max_seconds=30, request_timeout=5)
+    assert (result.sent, result.failed, result.ok) == (5, 5, 0)
+    assert result.latencies == [] and result.throughput == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.com", "http://10.0.0.5:5005", "ftp://127.0.0.1:21", "http://127.0.0.1.example.com"]
+)
+async def test_refuses_non_loopback_urls(url: str):
+    with pytest.raises(ValueError):
+        check_loopback(url)
+    with pytest.raises(ValueError):
+        await run_load(url, ["ok"], total=1, warmup=0)
+
+
+def test_accepts_loopback_urls():
+    assert check_loopback("http://127.0.0.1:5005/") == "http://127.0.0.1:5005"
+    assert check_loopback("http://localhost:5005") == "http://localhost:5005"
+    assert check_loopback("http://[::1]:5005") == "http://[::1]:5005"
+    assert check_loopback("http://127.0.0.2:5005") == "http://127.0.0.2:5005"
+
+
+def test_questions_are_fixed_and_mix_topics():
+    questions = resident_questions()
+    assert questions == resident_questions()
+    data = yaml.safe_load((floor_model.ROOT / "tests" / "nlu_eval.yml").read_text(encoding="utf-8"))
+    per_intent = {
+        b["intent"]: [x[2:].strip() for x in b["examples"].splitlines() if x.startswith("- ")] for b in data["nlu"]
+    }
+    assert sorted(questions) == sorted(q for qs in per_intent.values() for q in qs)
+    first_40 = set(questions[:40])
+    assert sum(1 for qs in per_intent.values() if first_40 & set(qs)) >= 5  # topics are mixed, not in blocks
+
+
+def test_percentile_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.50) == 50 and percentile(values, 0.95) == 95 and percentile(values, 0.99) == 99
+    assert percentile([3.0], 0.99) == 3.0
+
+
+def test_floor_domain_lists_exactly_the_project_intents():
+    project = yaml.safe_load((floor_model.ROOT / "domain.yml").read_text(encoding="utf-8"))
+    intents = [i if isinstance(i, str) else next(iter(i)) for i in project["intents"]]
+    floor = yaml.safe_load(floor_model.FLOOR_DOMAIN.read_text(encoding="utf-8"))
+    assert floor["intents"] == intents, "run `.venv/app/bin/python -m bench.floor_model` to regenerate bench/floor/"
+    rules = yaml.safe_load(floor_model.FLOOR_RULES.read_text(encoding="utf-8"))["rules"]
+    answered = {r["steps"][0]["intent"]: r["steps"][1]["action"] for r in rules}
+    assert answered == {i: f"utter_{i}" for i in [*intents, "nlu_fallback"]}
+    assert all(floor["responses"][a][0]["text"] for a in answered.values())  # fixed responses, no custom action
+    assert "actions" not in floor and "slots" not in floor
+    assert floor_model.FLOOR_DOMAIN.read_text(encoding="utf-8") == floor_model.render_domain()
+    assert floor_model.FLOOR_RULES.read_text(encoding="utf-8") == floor_model.render_rules()
+
+
+def test_floor_has_no_action_server_nor_stores():
+    endpoints = yaml.safe_load((floor_model.FLOOR / "endpoints.yml").read_text(encoding="utf-8"))
+    assert not endpoints  # default (in-memory) tracker and lock stores, no action endpoint
+    credentials = yaml.safe_load((floor_model.FLOOR / "credentials.yml").read_text(encoding="utf-8"))
+    assert list(credentials) == ["rest"]
+
+
+def test_floor_model_is_named_by_its_inputs(tmp_path):
+    path = floor_model.floor_model_path()
+    assert path.parent == floor_model.FLOOR_MODELS != floor_model.ROOT / "models"  # not among the stack's models
+    assert path.name == f"floor-{floor_model.inputs_hash(floor_model.floor_inputs())}.tar.gz"
+    inputs = floor_model.floor_inputs()
+    for expected in ("config.yml", "bench/floor/domain.yml", "bench/floor/data/rules.yml", "data/nlu/elevator.yml"):
+        assert floor_model.ROOT / expected in inputs
+    assert any(p.parent == floor_model.ROOT / "data" / "dicts" for p in inputs)
+    (tmp_path / "a.yml").write_text("x: 1\n")
+    (tmp_path / "b.txt").write_text("加梯\n")
+    files = [tmp_path / "a.yml", tmp_path / "b.txt"]
+    before = floor_model.inputs_hash(files, tmp_path)
+    assert floor_model.inputs_hash(files, tmp_path) == before
+    (tmp_path / "b.txt").write_text("加装电梯\n")
+    assert floor_model.inputs_hash(files, tmp_path) != before
+
+
+def test_profile_summary_counts_busy_samples_only(tmp_path):
+    from bench.profile_summary import summarise
+
+    raw = tmp_path / "rasa.txt"
+    raw.write_text(
+        'process 1:"rasa run";serve (sanic/server/runners.py:155) 60\n'
+        'process 1:"rasa run";serve (sanic/server/runners.py:155);handle_message (rasa/core/processor.py:169);'
+        "run (rasa/core/actions/action.py:790);_validate_action_result (rasa/core/actions/action.py:704);"
+        "check_schema (jsonschema/validators.py:230) 30\n"
+        'process 1:"rasa run";serve (sanic/server/runners.py:155);handle_message (rasa/core/processor.py:169);'
+        "save (rasa/core/tracker_store.py:1300);do_commit (sqlalchemy/engine/default.py:686) 10\n",
+        encoding="utf-8",
+    )
+    text = summarise(raw, "rasa")
+    assert "100 samples, 40 % busy" in text
+    assert "| 100.0 % | message handling" in text
+    assert "| 75.0 % | - of which jsonschema check_schema" in text
+    assert "| 25.0 % | tracker store: save |" in text
+    assert "| 75.0 % | `check_schema (jsonschema/validators.py)` |" in text
+    assert "DIET" not in text  # categories without samples are left out
