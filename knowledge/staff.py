@@ -37,6 +37,8 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 TOKEN_TTL = {"api": timedelta(hours=8), "session": timedelta(hours=8)}
 LIMITS = {"question": 300, "answer": 4000, "alternative": 200, "alternatives": 30}
+MAX_ID = 2**31 - 1  # the largest id a row can have (PostgreSQL INTEGER); larger ones would fail in the query
+NUL = "\x00"  # PostgreSQL refuses it in any text value, so it never reaches a query
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's recommended parameters
 
@@ -103,6 +105,8 @@ def create_user(session: Session, *, username: str, password: str, role: str, ac
     username = username.strip()
     if not username or len(username) > 64:
         raise Invalid("invalid_username", "用户名不能为空，且不超过64个字符。")
+    if NUL in username:
+        raise Invalid("invalid_username", "用户名不能包含空字符（U+0000）。")
     if role not in ROLES:
         raise Invalid("invalid_role", f"角色必须是 {'、'.join(ROLES)} 之一。")
     problem = password_problem(username, password)
@@ -117,7 +121,7 @@ def create_user(session: Session, *, username: str, password: str, role: str, ac
 
 
 def set_user_disabled(session: Session, *, username: str, disabled: bool, actor: str) -> StaffUser:
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == username))
     if user is None:
         raise NotFound("user_not_found", f"没有用户“{username}”。")
     user.disabled = disabled
@@ -134,7 +138,7 @@ def count_users(session: Session) -> int:
 def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
     """The user, or Unauthorized with a Chinese message; repeated failures lock the account."""
     now = utcnow()
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
     if user is not None and user.locked_until is not None and as_utc(user.locked_until) > now:
         minutes = max(1, int((as_utc(user.locked_until) - now).total_seconds() // 60) + 1)
         raise Unauthorized("locked", f"登录失败次数过多，账号已临时锁定，请{minutes}分钟后再试。")
@@ -235,15 +239,18 @@ class FaqInput:
             raise Invalid("invalid_body", "请求内容必须是一个 JSON 对象。")
         errors: dict[str, str] = {}
         topic = data.get("topic")
-        if topic not in TOPICS:
+        if not isinstance(topic, str) or topic not in TOPICS:  # a list or an object is not hashable
             errors["topic"] = f"主题必须是 {'、'.join(TOPICS)} 之一。"
         texts = {}
         for name in ("question", "answer", "source"):
             value = data.get(name)
+            label = {"question": "问题", "answer": "答复", "source": "依据条款"}[name]
             if not isinstance(value, str) or not value.strip():
-                errors[name] = {"question": "问题", "answer": "答复", "source": "依据条款"}[name] + "不能为空。"
+                errors[name] = label + "不能为空。"
             elif name in LIMITS and len(value) > LIMITS[name]:
                 errors[name] = f"内容太长：最多{LIMITS[name]}个字符。"
+            elif NUL in value:
+                errors[name] = label + "不能包含空字符（U+0000）。"
             else:
                 texts[name] = value.strip()
         alternatives = data.get("alternatives") or []
@@ -255,13 +262,16 @@ class FaqInput:
         alternatives = [a.strip() for a in alternatives if a.strip()]
         if len(alternatives) > LIMITS["alternatives"] or any(len(a) > LIMITS["alternative"] for a in alternatives):
             errors["alternatives"] = f"其他问法最多{LIMITS['alternatives']}条，每条最多{LIMITS['alternative']}个字符。"
+        elif any(NUL in a for a in alternatives):
+            errors["alternatives"] = "其他问法不能包含空字符（U+0000）。"
         if errors:
             raise Invalid("invalid_entry", "；".join(errors.values()), details=errors)
         return cls(topic=topic, alternatives=alternatives, **texts)
 
 
 def clause_for_ref(session: Session, ref: str) -> Clause:
-    clause = session.scalar(select(Clause).options(joinedload(Clause.document)).where(Clause.ref == ref.strip()))
+    stmt = select(Clause).options(joinedload(Clause.document)).where(Clause.ref == ref.strip())
+    clause = None if NUL in ref else session.scalar(stmt)
     if clause is None:
         raise Invalid(
             "unknown_source",
@@ -317,7 +327,7 @@ def list_entries(
         stmt = stmt.where(FaqEntry.topic == topic)
     if status:
         stmt = stmt.where(FaqEntry.status == status)
-    for word in (q or "").split():
+    for word in (q or "").replace(NUL, " ").split():
         like = f"%{word}%"
         alternatives = cast(FaqEntry.alternatives, String)  # JSON list as text: good enough to search
         stmt = stmt.where(or_(FaqEntry.question.like(like), FaqEntry.answer.like(like), alternatives.like(like)))
@@ -441,10 +451,15 @@ def restore_revision(
 # -- resident feedback ------------------------------------------------------------
 
 
+def is_id(value: Any) -> bool:
+    """An integer that can be a row's id (True is not 1; 10**30 would overflow the database's integer)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def record_feedback(session: Session, *, faq_id: Any, rating: Any) -> None:
     if rating not in ("up", "down"):
         raise Invalid("invalid_rating", "rating 必须是 up 或 down。")
-    if not isinstance(faq_id, int) or session.get(FaqEntry, faq_id) is None:
+    if not is_id(faq_id) or session.get(FaqEntry, faq_id) is None:
         raise NotFound("not_found", "没有这个答复条目。")
     session.add(AnswerFeedback(faq_id=faq_id, rating=1 if rating == "up" else -1))
 

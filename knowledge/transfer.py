@@ -217,6 +217,12 @@ def _read_yaml(text: str) -> list[_Row]:
         where = f"（第{mark.line + 1}行附近）" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise _FileError(f"YAML 格式错误{where}：{problem}") from None
+    except RecursionError:
+        raise _FileError("YAML 文件嵌套层数太多，无法读取（与导出的文件格式不同）。") from None
+    except (ValueError, TypeError, KeyError, AttributeError):  # PyYAML's own constructors: 2024-13-45, 0x_, !!bool x
+        raise _FileError(
+            "YAML 文件中有无法识别的值（如不存在的日期、写错的数字或 !! 标签），请检查后重新导入；文字可加引号。"
+        ) from None
     if document is None:
         document = {"entries": []}
     items = document.get("entries") if isinstance(document, dict) else document
@@ -255,17 +261,25 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _shown(value: Any, limit: int = 30) -> str:
+    """A short echo of what the file holds, for a message (never the repr of a list or mapping)."""
+    if not isinstance(value, (str, int, float)):
+        return {list: "列表", dict: "映射"}.get(type(value), type(value).__name__)
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _integer(value: Any, name: str) -> int | None:
     """None when empty; raises ValueError with a Chinese message when not a whole number."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name} 必须是整数。")
-    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value.strip()):
         value = int(value.strip())
     if isinstance(value, int) and value > 0:
         return value
-    raise ValueError(f"{name} 必须是正整数，现为“{value}”。")
+    raise ValueError(f"{name} 必须是正整数，现为“{_shown(value)}”。")
 
 
 def _content(entry: FaqEntry) -> tuple[Any, ...]:
@@ -314,7 +328,7 @@ def _check(
                     problems.append(exc.message)
         status = _text(v.get("status")).lower()
         if status and status not in ("draft", "published"):
-            problems.append(f"状态必须是 draft（草稿）或 published（已发布），现为“{v.get('status')}”。")
+            problems.append(f"状态必须是 draft（草稿）或 published（已发布），现为“{_shown(v.get('status'))}”。")
             status = ""
         try:
             entry_id = _integer(v.get("id"), "id")
@@ -350,7 +364,7 @@ def _check(
             else:
                 if key and key != (entry.key or ""):
                     problems.append(
-                        f"编号为 {entry_id} 的条目 key 为“{entry.key or ''}”，与文件中的“{key}”不符，"
+                        f"编号为 {entry_id} 的条目 key 为“{entry.key or ''}”，与文件中的“{_shown(key, 80)}”不符，"
                         "请检查 id 是否正确。"
                     )
                 status = status or entry.status

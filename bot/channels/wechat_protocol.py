@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import time
@@ -98,22 +99,33 @@ class BadXml(ValueError):
 
 
 def parse_xml(body: str | bytes) -> dict[str, str]:
-    """The children of ``<xml>`` as a flat dict. DTDs and entities are refused (no XXE, no billion laughs)."""
-    text = body.decode("utf-8", "strict") if isinstance(body, bytes) else body
+    """The children of ``<xml>`` as a flat dict. DTDs and entities are refused (no XXE, no billion laughs).
+
+    Anything else that is not a well-formed UTF-8 ``<xml>`` document raises ``BadXml`` too.
+    """
+    try:
+        text = body.decode("utf-8", "strict") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as e:
+        raise BadXml("not UTF-8") from e
     upper = text.upper()
     if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         raise BadXml("DTDs and entities are not allowed")
     try:
         root = ET.fromstring(text)
-    except ET.ParseError as e:
+    except (ET.ParseError, UnicodeEncodeError) as e:  # UnicodeEncodeError: a lone surrogate in a str
         raise BadXml(str(e)) from e
     if root.tag != "xml":
         raise BadXml("the root element must be <xml>")
     return {child.tag: (child.text or "").strip() for child in root}
 
 
+# Characters XML 1.0 allows nowhere, not even in CDATA (e.g. \x0b, Word's line break pasted into an answer).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def cdata(value: str) -> str:
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    """``value`` as CDATA; characters XML cannot carry are dropped, so the reply stays well-formed."""
+    return "<![CDATA[" + _NOT_XML.sub("", value).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def text_reply_xml(to_user: str, from_user: str, content: str, create_time: int | None = None) -> str:
