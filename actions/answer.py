@@ -7,6 +7,7 @@ questions the knowledge base does not cover get an honest reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -105,7 +106,9 @@ class ActionAnswer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         try:
-            answer = self._decide(dispatcher, tracker)
+            # Database reads and ranking are synchronous: off the event loop, so that one slow
+            # database round trip does not hold up the other residents' requests.
+            answer = await asyncio.to_thread(self._decide, dispatcher, tracker)
         except SQLAlchemyError:
             log.exception("knowledge base unavailable")
             dispatcher.utter_message(text=SORRY)
@@ -113,7 +116,7 @@ class ActionAnswer(Action):
         if answer is None:  # a clarifying question or the out-of-scope reply was sent
             return []
         if not answer.found or not answer.exact:
-            self._remember_unanswered(resident_words(tracker), answer.topic)
+            await asyncio.to_thread(self._remember_unanswered, resident_words(tracker), answer.topic)
         dispatcher.utter_message(text=answer.message(), buttons=[faq_button(i, q) for i, q in answer.related])
         if answer.found:  # for rich clients (the web widget): what to rate, and the source on its own
             details = {"faq_id": answer.faq_id, "clause": answer.clause_ref, "source": answer.source_line}

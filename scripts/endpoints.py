@@ -23,7 +23,8 @@ def tracker_store(url: str) -> dict[str, object]:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme == "sqlite":
-        return {"type": "SQL", "dialect": "sqlite", "db": url.split(":///", 1)[1]}
+        # Rasa's SQLTrackerStore in WAL mode (bot/rasa_speedups.py)
+        return {"type": "bot.rasa_speedups.SQLiteTrackerStore", "dialect": "sqlite", "db": url.split(":///", 1)[1]}
     if scheme in ("postgresql", "postgres"):
         store: dict[str, object] = {
             "type": "SQL",

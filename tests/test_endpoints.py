@@ -19,7 +19,9 @@ def endpoints(**env: str) -> dict:
 def test_embedded_default_keeps_conversations_in_sqlite_without_a_lock_store():
     config = endpoints()
     assert config["action_endpoint"] == {"url": "http://localhost:5055/webhook"}
-    assert config["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": "var/tracker.sqlite3"}
+    assert config["tracker_store"] == {
+        "type": "bot.rasa_speedups.SQLiteTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
+    }  # fmt: skip
     assert "lock_store" not in config
 
 

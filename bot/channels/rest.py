@@ -28,10 +28,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import rasa_speedups
 from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
 from web.ratelimit import RateLimiter, limit_from_env
 
 logger = logging.getLogger(__name__)
+rasa_speedups.apply()  # this channel is always configured, so every Rasa process gets them
 
 SENDER = re.compile(r"[\w.:@-]{1,128}")
 MAX_BODY = 512 * 1024  # a 20,000-character message is ~120 KB as escaped JSON
