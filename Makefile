@@ -93,8 +93,9 @@ eval: setup model ## intent accuracy and macro F1 on the held-out set (fails bel
 	$(RASA) test nlu --model $(MODEL) --config config.yml --nlu tests/nlu_eval.yml --out results/nlu-eval >/dev/null
 	$(APP_PY) scripts/eval_report.py results/nlu-eval/intent_report.json --min 0.90
 
-bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/benchmarks.md
-	$(APP_PY) -m bench.live_edit --edits 20 --out docs/benchmarks.md
+bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/bench-*.md
+	$(APP_PY) -m bench.stack_vs_floor --out docs/bench-load.md
+	$(APP_PY) -m bench.live_edit --edits 20 --out docs/bench-live-edit.md
 
 deploy-check: setup ## check docker-compose.yml, deploy/k8s and the Dockerfiles offline (images are not built)
 	$(APP_ENV)/bin/pytest tests/test_deploy_files.py -q

@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--systems", default="floor,stack,stack-prod", help="comma-separated subset, in round order")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--prod-rasa-workers", type=int, default=2)
-    parser.add_argument("--prod-action-workers", type=int, default=1)
+    parser.add_argument("--prod-action-workers", type=int, default=2)  # as make run PROFILE=prod
     parser.add_argument("--train-times", action="store_true", help="also time `rasa train` of both models")
     parser.add_argument("--profile", type=Path, default=None, help="directory: an extra, uncounted round under py-spy")
     parser.add_argument("--profile-system", choices=["stack", "stack-prod"], default="stack")

@@ -17,17 +17,18 @@ import sys
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_TRACKER_STORE = "sqlite:///var/tracker.sqlite3"
+# Rasa's SQLTrackerStore without a disk wait per turn (bot/rasa_speedups.py).
+TRACKER_STORE = "bot.rasa_speedups.TunedSQLTrackerStore"
 
 
 def tracker_store(url: str) -> dict[str, object]:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme == "sqlite":
-        # Rasa's SQLTrackerStore in WAL mode (bot/rasa_speedups.py)
-        return {"type": "bot.rasa_speedups.SQLiteTrackerStore", "dialect": "sqlite", "db": url.split(":///", 1)[1]}
+        return {"type": TRACKER_STORE, "dialect": "sqlite", "db": url.split(":///", 1)[1]}
     if scheme in ("postgresql", "postgres"):
         store: dict[str, object] = {
-            "type": "SQL",
+            "type": TRACKER_STORE,
             "dialect": "postgresql",
             "url": parts.hostname or "localhost",
             "port": parts.port or 5432,

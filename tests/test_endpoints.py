@@ -20,7 +20,7 @@ def test_embedded_default_keeps_conversations_in_sqlite_without_a_lock_store():
     config = endpoints()
     assert config["action_endpoint"] == {"url": "http://localhost:5055/webhook"}
     assert config["tracker_store"] == {
-        "type": "bot.rasa_speedups.SQLiteTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
+        "type": "bot.rasa_speedups.TunedSQLTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
     }  # fmt: skip
     assert "lock_store" not in config
 
@@ -31,10 +31,10 @@ def test_production_uses_postgresql_and_the_redis_lock_store():
         REDIS_URL="redis://:secret@redis.internal:6380/2",
         ACTION_SERVER_URL="http://actions:5055/webhook",
     )
-    assert config["tracker_store"] == {
-        "type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 5433, "db": "conversations",
-        "login_db": "postgres", "username": "rasa", "password": "p@ss:w#rd",
-    }  # fmt: skip
+    expected = {"type": "bot.rasa_speedups.TunedSQLTrackerStore", "dialect": "postgresql", "url": "db.internal"}
+    expected |= {"port": 5433, "db": "conversations", "login_db": "postgres"}
+    expected |= {"username": "rasa", "password": "p@ss:w#rd"}
+    assert config["tracker_store"] == expected
     assert config["lock_store"]["type"] == "redis"
     assert (config["lock_store"]["url"], config["lock_store"]["port"], config["lock_store"]["db"]) == (
         "redis.internal", 6380, 2)  # fmt: skip

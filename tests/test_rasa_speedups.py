@@ -69,9 +69,9 @@ def test_sqlite_tracker_store_runs_in_wal_mode(tmp_path):
         from rasa.shared.core.domain import Domain
         from rasa.shared.core.events import UserUttered
         from rasa.shared.core.trackers import DialogueStateTracker
-        from bot.rasa_speedups import SQLiteTrackerStore
+        from bot.rasa_speedups import TunedSQLTrackerStore
 
-        store = SQLiteTrackerStore(domain=Domain.empty(), dialect="sqlite", db="{tmp_path}/tracker.sqlite3")
+        store = TunedSQLTrackerStore(domain=Domain.empty(), dialect="sqlite", db="{tmp_path}/tracker.sqlite3")
         tracker = DialogueStateTracker.from_events("a", [UserUttered("托位")])
         asyncio.run(store.save(tracker))
         with store.engine.connect() as conn:
@@ -81,3 +81,50 @@ def test_sqlite_tracker_store_runs_in_wal_mode(tmp_path):
         tmp_path,
     )
     assert out.split() == ["wal", "托位"]
+
+
+def test_event_types_resolve_as_in_rasa(tmp_path):
+    out = run_in_rasa_env(
+        """
+        from rasa.shared.core.events import Event
+        from rasa.shared.utils.common import all_subclasses
+        from bot import rasa_speedups
+
+        names = sorted({cls.type_name for cls in all_subclasses(Event)})
+        stock = [Event.resolve_by_type(n) for n in names]
+        rasa_speedups.apply()
+        assert [Event.resolve_by_type(n) for n in names] == stock
+        assert Event.resolve_by_type("no_such_event", default=int) is int
+        try:
+            Event.resolve_by_type("no_such_event")
+        except ValueError:
+            print("ok", len(names))
+        """,
+        tmp_path,
+    )
+    assert out.startswith("ok ") and int(out.split()[1]) > 20
+
+
+def test_postgresql_tracker_store_commits_without_waiting_for_the_disk(tmp_path, pg_url):
+    database = pg_url.rsplit("/", 1)[1]
+    out = run_in_rasa_env(
+        f"""
+        import asyncio
+        from rasa.shared.core.domain import Domain
+        from rasa.shared.core.events import UserUttered
+        from rasa.shared.core.trackers import DialogueStateTracker
+        from bot.rasa_speedups import TunedSQLTrackerStore
+
+        store = TunedSQLTrackerStore(
+            domain=Domain.empty(), dialect="postgresql", host="127.0.0.1", port=5432,
+            db="{database}", username="postgres",
+        )
+        asyncio.run(store.save(DialogueStateTracker.from_events("a", [UserUttered("托位")])))
+        with store.engine.connect() as conn:
+            print(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+        print(asyncio.run(store.retrieve("a")).latest_message.text)
+        store.engine.dispose()
+        """,
+        tmp_path,
+    )
+    assert out.split() == ["off", "托位"]
