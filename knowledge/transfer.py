@@ -219,7 +219,7 @@ def _read_yaml(text: str) -> list[_Row]:
         raise _FileError(f"YAML 格式错误{where}：{problem}") from None
     except RecursionError:
         raise _FileError("YAML 文件嵌套层数太多，无法读取（与导出的文件格式不同）。") from None
-    except (ValueError, TypeError, KeyError, AttributeError):  # PyYAML's own constructors: 2024-13-45, 0x_, !!bool x
+    except Exception:  # PyYAML's constructors fail in many ways: 2024-13-45, 0x_, !!bool x, "!!int " (IndexError)
         raise _FileError(
             "YAML 文件中有无法识别的值（如不存在的日期、写错的数字或 !! 标签），请检查后重新导入；文字可加引号。"
         ) from None

@@ -288,6 +288,7 @@ def test_csv_files_of_every_shape_give_a_report_and_a_refusal_changes_nothing(kb
 @example(data=b"entries:\n  - {id: 2024-13-45}\n", dry_run=False)  # a date that does not exist: ValueError
 @example(data=b"entries:\n  - {id: 0x_}\n", dry_run=False)  # PyYAML's int(): ValueError
 @example(data=b"entries:\n  - {status: !!bool x}\n", dry_run=False)  # KeyError
+@example(data=b"entries:\n  - {id: !!int }\n", dry_run=False)  # IndexError (found by the long profile)
 @example(data=b"entries:\n  - {question: !!timestamp x}\n", dry_run=False)  # AttributeError
 @example(data=b'entries:\n  - !!python/object/apply:os.system ["touch /tmp/pwned"]\n', dry_run=False)
 @example(data=b"entries:\n  - {id: " + b"1" * 5000 + b"}\n", dry_run=False)  # more digits than int() reads
@@ -342,18 +343,22 @@ def mutate(data: bytes, steps: list[tuple[str, int, int, bytes]]) -> bytes:
     return data
 
 
+class Exports(dict):
+    def __repr__(self) -> str:  # Hypothesis prints the arguments of a failing example: not 500 kB of export
+        return f"<exports of {len(self)} formats>"
+
+
 @pytest.fixture
-def exports(kb: str) -> dict[str, bytes]:
+def exports(kb: str) -> Exports:
     """The knowledge base as exported before the test (a damaged copy of an older export is a fine input too)."""
-    return {fmt: export(kb, fmt) for fmt in transfer.FORMATS}
+    return Exports({fmt: export(kb, fmt) for fmt in transfer.FORMATS})
 
 
 @reuse_kb(16)
 @given(fmt=st.sampled_from(transfer.FORMATS), steps=mutations, dry_run=st.booleans())
 def test_a_damaged_export_is_imported_whole_or_not_at_all(kb, exports, fmt, steps, dry_run):
     """An export edited by accident: most rows are still fine, so any bad row must undo the good ones."""
-    report = check_import(kb, mutate(exports[fmt], steps), fmt, dry_run)
-    assert report.errors or report.unchanged + report.updated + report.created > 0
+    check_import(kb, mutate(exports[fmt], steps), fmt, dry_run)  # a file cut to nothing imports nothing: fine
 
 
 # -- over HTTP ----------------------------------------------------------------------
