@@ -27,7 +27,9 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
 
 
 @lru_cache(maxsize=1)
@@ -74,10 +76,17 @@ class TunedSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            event.listen(self.engine, "connect", _sqlite_wal if dialect == "sqlite" else _postgresql_async_commit)
-            self.engine.dispose()  # connections made so far were opened without the settings
+        if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool): keep one instead.
+            # Rasa uses the store from its event loop's thread only.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = create_engine(url, poolclass=SingletonThreadPool)
+            self.sessionmaker = sessionmaker(bind=self.engine)
+            event.listen(self.engine, "connect", _sqlite_wal)
+        elif self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _postgresql_async_commit)
+            self.engine.dispose()  # connections made so far were opened without the setting
 
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:

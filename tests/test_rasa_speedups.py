@@ -128,3 +128,26 @@ def test_postgresql_tracker_store_commits_without_waiting_for_the_disk(tmp_path,
         tmp_path,
     )
     assert out.split() == ["off", "托位"]
+
+
+def test_sqlite_tracker_store_keeps_its_connection(tmp_path):
+    out = run_in_rasa_env(
+        f"""
+        import asyncio
+        from rasa.shared.core.domain import Domain
+        from rasa.shared.core.events import UserUttered
+        from rasa.shared.core.trackers import DialogueStateTracker
+        from sqlalchemy import event
+        from bot.rasa_speedups import TunedSQLTrackerStore
+
+        store = TunedSQLTrackerStore(domain=Domain.empty(), dialect="sqlite", db="{tmp_path}/t.sqlite3")
+        connects = []
+        event.listen(store.engine, "connect", lambda *a: connects.append(1))
+        for n in range(5):
+            asyncio.run(store.save(DialogueStateTracker.from_events(f"s{{n}}", [UserUttered("托位")])))
+            asyncio.run(store.retrieve(f"s{{n}}"))
+        print(len(connects))
+        """,
+        tmp_path,
+    )
+    assert int(out) <= 1
