@@ -117,10 +117,14 @@ class ActionAnswer(Action):
             return []
         if not answer.found or not answer.exact:
             await asyncio.to_thread(self._remember_unanswered, resident_words(tracker), answer.topic)
-        dispatcher.utter_message(text=answer.message(), buttons=[faq_button(i, q) for i, q in answer.related])
-        if answer.found:  # for rich clients (the web widget): what to rate, and the source on its own
-            details = {"faq_id": answer.faq_id, "clause": answer.clause_ref, "source": answer.source_line}
-            dispatcher.utter_message(json_message={"answer": details})
+        # One message (one stored event); channels deliver the custom part after the text: rich
+        # clients (the web widget) read what to rate, and the source on its own.
+        details = {"faq_id": answer.faq_id, "clause": answer.clause_ref, "source": answer.source_line}
+        dispatcher.utter_message(
+            text=answer.message(),
+            buttons=[faq_button(i, q) for i, q in answer.related],
+            json_message={"answer": details} if answer.found else None,
+        )
         return [SlotSet("topic", answer.topic)] if answer.found else []
 
     def _decide(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Answer | None:
