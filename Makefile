@@ -30,7 +30,7 @@ APP_PY := $(APP_ENV)/bin/python
 MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
 MODEL = models/$(MODEL_NAME).tar.gz
 
-.PHONY: help setup kb model run test eval bench lint clean deploy-check
+.PHONY: help setup kb model run test eval bench lint clean deploy-check backup restore
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -96,6 +96,13 @@ eval: setup model ## intent accuracy and macro F1 on the held-out set (fails bel
 bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/bench-*.md
 	$(APP_PY) -m bench.stack_vs_floor --out docs/bench-load.md
 	$(APP_PY) -m bench.live_edit --edits 20 --out docs/bench-live-edit.md
+
+backup: $(APP_ENV)/.installed ## back up the knowledge base (DATABASE_URL) to var/backups/kb-<time>.json.gz
+	$(APP_PY) scripts/backup.py backup
+
+restore: $(APP_ENV)/.installed ## restore a backup: make restore FILE=var/backups/kb-….json.gz [FORCE=1]
+	if [ -z "$(FILE)" ]; then echo "用法：make restore FILE=var/backups/kb-….json.gz（目标非空时加 FORCE=1）" >&2; exit 2; fi
+	$(APP_PY) scripts/backup.py restore "$(FILE)" $(if $(FORCE),--force,)
 
 deploy-check: setup ## check docker-compose.yml, deploy/k8s and the Dockerfiles offline (images are not built)
 	$(APP_ENV)/bin/pytest tests/test_deploy_files.py -q
