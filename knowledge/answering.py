@@ -1,19 +1,23 @@
 """From a resident's words to a cited answer, or an honest "not covered yet".
 
-The search index is cached and rebuilt only when the knowledge base's
-fingerprint changes (checked on every request), and the answer itself is read
-from the database each time, so a staff edit is live at once.
+The search index is cached and brought up to date when the knowledge base's
+fingerprint changes (checked on every request): a staff edit re-indexes only the
+entries whose version changed, a new source document rebuilds it. The answer
+itself is read from the database each time, so a staff edit is live at once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge import queries
-from knowledge.models import Clause
+from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
 from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
 from knowledge.text import terms
@@ -36,6 +40,10 @@ FOLLOW_UP_CONTEXT_WEIGHT = 0.5
 MIN_OVERVIEW_COVERAGE = 0.05
 OVERVIEW_PREFIX = "您问的具体情况，《行动计划》没有专门的条文。和您的问题最相关的内容是：\n"
 MAX_RELATED = 3
+# A knowledge-base change touching at most this many entries (or a quarter) re-indexes only them,
+# found by comparing per-block sums of blocks of this many entry ids.
+REFRESH_MAX_CHANGED = 1000
+REFRESH_BLOCK = 1000
 
 
 def source_line(clause: Clause) -> str:
@@ -113,25 +121,37 @@ class AnswerEngine:
         # kept, keyed by its content, so a change re-segments only what changed.
         self._vectors: dict[SearchDoc, Counter[str]] = {}
         self._general: dict[str, str] = {}  # topic -> ref of its general entry, set with the index
+        self._entry_versions: dict[int, int] = {}  # FAQ entry id -> version in the index
+        self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
+        # Updates change the index in place: the engine serves one thread at a time (the action
+        # server runs actions on its event loop); the lock covers the warm-up thread at start.
+        self._lock = threading.Lock()
 
     # -- index ---------------------------------------------------------------
     def _current_index(self, session: Session) -> Bm25Index:
         fingerprint = queries.kb_fingerprint(session)
         if self._index is None or fingerprint != self._fingerprint:
-            self._index = self._build_index(session)
-            self._fingerprint = fingerprint
+            with self._lock:  # the warm-up thread and the first question
+                if self._index is None or fingerprint != self._fingerprint:
+                    same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
+                    if self._index is None or not same_sources or not self._refresh_entries(session, fingerprint):
+                        self._index = self._build_index(session)
+                    self._fingerprint = fingerprint
         return self._index
+
+    @staticmethod
+    def _faq_doc(entry: FaqEntry) -> SearchDoc:
+        return SearchDoc(
+            ref=f"faq:{entry.id}",
+            topics=frozenset({entry.topic}),
+            fields=(("\n".join([entry.question, *entry.alternatives]), 2.0), (entry.answer, 1.0)),
+        )
 
     def _build_index(self, session: Session) -> Bm25Index:
         entries = queries.published_entries(session)  # ordered by id
-        docs = [
-            SearchDoc(
-                ref=f"faq:{e.id}",
-                topics=frozenset({e.topic}),
-                fields=(("\n".join([e.question, *e.alternatives]), 2.0), (e.answer, 1.0)),
-            )
-            for e in entries
-        ]
+        docs = [self._faq_doc(e) for e in entries]
+        self._entry_versions = {e.id: e.version for e in entries}
+        self._block_sums = self._sums(self._entry_versions.items())
         # Each topic's general entry: by convention the first of its curated file (lowest id).
         self._general = {}
         for e in entries:
@@ -152,6 +172,67 @@ class AnswerEngine:
         self._vectors = vectors
         return Bm25Index(docs, vectors=[vectors[doc] for doc in docs])
 
+    def _refresh_entries(self, session: Session, fingerprint: tuple) -> bool:
+        """Re-index only the FAQ entries whose version changed, were published or withdrawn.
+
+        Blocks of entry ids whose (count, sum of versions, sum of ids) changed are looked at
+        entry by entry. False when that is not the cheaper way (many changes) or when no version
+        changed (a write that bypassed the version counter): build anew then.
+        """
+        assert self._index is not None
+        sums = queries.live_sums(session, bucket_size=REFRESH_BLOCK)
+        blocks = sorted(b for b in sums.keys() | self._block_sums.keys() if sums.get(b) != self._block_sums.get(b))
+        if not blocks:
+            # Up to date if the last update already indexed an edit that landed after its fingerprint
+            # was read; otherwise some write bypassed the version counter.
+            assert self._fingerprint is not None
+            indexed = (len(self._entry_versions), sum(self._entry_versions.values()))
+            now, before = (fingerprint[0], fingerprint[1] or 0), (self._fingerprint[0], self._fingerprint[1] or 0)
+            return indexed == now != before
+        versions = queries.live_versions(session, buckets=blocks, bucket_size=REFRESH_BLOCK)
+        looked_at = set(blocks)
+        changed = [entry_id for entry_id, version in versions.items() if self._entry_versions.get(entry_id) != version]
+        removed = [i for i in self._entry_versions if i // REFRESH_BLOCK in looked_at and i not in versions]
+        many = len(changed) > max(REFRESH_MAX_CHANGED, len(self._entry_versions) // 4)
+        if many or self._index.slack > len(self._index):
+            return False  # a mass change, or many slots left empty by earlier changes: build anew
+        entries = [
+            entry
+            for chunk in range(0, len(changed), 500)
+            for entry in session.scalars(
+                select(FaqEntry).where(queries.LIVE, FaqEntry.id.in_(changed[chunk : chunk + 500]))
+            )
+        ]
+        # What is indexed now; an entry withdrawn meanwhile is left out (the next check sees the change).
+        for entry_id in [*removed, *changed]:
+            self._entry_versions.pop(entry_id, None)
+        self._entry_versions.update((e.id, e.version) for e in entries)
+        for b in blocks:
+            self._block_sums.pop(b, None)
+        self._block_sums.update(
+            self._sums((i, v) for i, v in self._entry_versions.items() if i // REFRESH_BLOCK in looked_at)
+        )
+        docs = [self._faq_doc(e) for e in entries]
+        stale = [f"faq:{entry_id}" for entry_id in [*removed, *changed]]
+        for ref in stale:
+            old = self._index.get(ref)
+            if old is not None:
+                self._vectors.pop(old, None)
+        vectors = [self._vectors.get(doc) or weighted_terms(doc) for doc in docs]
+        self._vectors.update(zip(docs, vectors, strict=True))
+        self._index.update(remove=stale, add=docs, vectors=vectors)
+        self._general = {topic: f"faq:{entry_id}" for topic, entry_id in queries.general_entry_ids(session).items()}
+        return True
+
+    @staticmethod
+    def _sums(versions: Iterable[tuple[int, int]]) -> dict[int, tuple[int, int, int]]:
+        """``queries.live_sums`` of what is indexed."""
+        sums: dict[int, tuple[int, int, int]] = {}
+        for entry_id, version in versions:
+            n, total_version, total_id = sums.get(entry_id // REFRESH_BLOCK, (0, 0, 0))
+            sums[entry_id // REFRESH_BLOCK] = (n + 1, total_version + version, total_id + entry_id)
+        return sums
+
     # -- answers -------------------------------------------------------------
     def answer(
         self, *, text: str, topic: str | None, district: str | None = None, min_coverage: float = MIN_COVERAGE
@@ -160,8 +241,9 @@ class AnswerEngine:
         text = _without_district(text, district)
         with self.make_session() as session:
             index = self._current_index(session)
-            hits = index.search(text, topics=[topic] if topic else None, limit=8)
-            short = len([t for t in terms(text) if not t.startswith("~")]) <= SHORT_QUERY_WORDS
+            query_terms = terms(text)
+            hits = index.search(text, topics=[topic] if topic else None, limit=8, query_terms=query_terms)
+            short = len([t for t in query_terms if not t.startswith("~")]) <= SHORT_QUERY_WORDS
             best = self._best(
                 hits,
                 near_tie=NEAR_TIE_SHORT if short else NEAR_TIE,

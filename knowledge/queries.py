@@ -20,6 +20,33 @@ def kb_fingerprint(session: Session) -> tuple:
     return (*faq, documents)
 
 
+def live_sums(session: Session, *, bucket_size: int) -> dict[int, tuple[int, int, int]]:
+    """Per block of ``bucket_size`` entry ids: (count, sum of versions, sum of ids) of the live entries.
+
+    Every write bumps an entry's version, so a changed block tells which entries to look at.
+    """
+    bucket = (FaqEntry.id // bucket_size).label("bucket")
+    stmt = select(bucket, func.count(), func.sum(FaqEntry.version), func.sum(FaqEntry.id)).where(LIVE).group_by(bucket)
+    return {int(b): (int(n), int(versions), int(ids)) for b, n, versions, ids in session.execute(stmt)}
+
+
+def live_versions(session: Session, *, buckets: list[int], bucket_size: int) -> dict[int, int]:
+    """Entry id -> version of the live entries in those blocks of ids (see ``live_sums``)."""
+    versions: dict[int, int] = {}
+    for b in buckets:
+        stmt = select(FaqEntry.id, FaqEntry.version).where(
+            LIVE, FaqEntry.id >= b * bucket_size, FaqEntry.id < (b + 1) * bucket_size
+        )
+        versions.update(session.execute(stmt).tuples().all())
+    return versions
+
+
+def general_entry_ids(session: Session) -> dict[str, int]:
+    """Topic -> its general entry: by convention the first of its curated file (lowest id with a key)."""
+    stmt = select(FaqEntry.topic, func.min(FaqEntry.id)).where(LIVE, FaqEntry.key.is_not(None)).group_by(FaqEntry.topic)
+    return {topic: int(entry_id) for topic, entry_id in session.execute(stmt)}
+
+
 def published_entries(session: Session, *, topic: str | None = None) -> list[FaqEntry]:
     stmt = select(FaqEntry).where(LIVE).order_by(FaqEntry.id)
     if topic:
