@@ -495,7 +495,7 @@ def main() -> None:
     if same is not None:
         lines.append("")
         lines.append(
-            "Answers and ranked hits identical to the reference file: "
+            f"Answers and ranked hits identical to those in {args.check}: "
             + ", ".join(f"{kb} {'yes' if ok else 'NO'}" for kb, ok in same.items())
         )
     report = "\n".join(lines)
