@@ -7,7 +7,6 @@ questions the knowledge base does not cover get an honest reply.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -106,9 +105,9 @@ class ActionAnswer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         try:
-            # Database reads and ranking are synchronous: off the event loop, so that one slow
-            # database round trip does not hold up the other residents' requests.
-            answer = await asyncio.to_thread(self._decide, dispatcher, tracker)
+            # On the event loop, one action at a time: the engine updates its index in place
+            # (knowledge/answering.py). Concurrency comes from ACTION_SERVER_SANIC_WORKERS.
+            answer = self._decide(dispatcher, tracker)
         except SQLAlchemyError:
             log.exception("knowledge base unavailable")
             dispatcher.utter_message(text=SORRY)
@@ -116,7 +115,7 @@ class ActionAnswer(Action):
         if answer is None:  # a clarifying question or the out-of-scope reply was sent
             return []
         if not answer.found or not answer.exact:
-            await asyncio.to_thread(self._remember_unanswered, resident_words(tracker), answer.topic)
+            self._remember_unanswered(resident_words(tracker), answer.topic)
         # One message (one stored event); channels deliver the custom part after the text: rich
         # clients (the web widget) read what to rate, and the source on its own.
         details = {"faq_id": answer.faq_id, "clause": answer.clause_ref, "source": answer.source_line}
