@@ -96,6 +96,7 @@ eval: setup model ## intent accuracy and macro F1 on the held-out set (fails bel
 bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/bench-*.md
 	$(APP_PY) -m bench.stack_vs_floor --out docs/bench-load.md
 	$(APP_PY) -m bench.live_edit --edits 20 --out docs/bench-live-edit.md
+	$(APP_PY) -m bench.ranking --out docs/bench-ranking.md
 
 backup: $(APP_ENV)/.installed ## back up the knowledge base (DATABASE_URL) to var/backups/kb-<time>.json.gz
 	$(APP_PY) scripts/backup.py backup
