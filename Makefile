@@ -74,8 +74,11 @@ kb: $(APP_ENV)/.installed ## build or refresh the knowledge base (idempotent, ke
 
 model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domain changed
 	if [ -f $(MODEL) ]; then echo "模型已是最新：$(MODEL)"; exit 0; fi
+	started=$$(date +%s)
 	$(RASA) train --config config.yml --domain domain.yml --data data --out models --fixed-model-name $(MODEL_NAME)
-	find models -name 'nlu-core-*.tar.gz' ! -name '$(MODEL_NAME).tar.gz' -delete
+	echo $$(( $$(date +%s) - started )) > models/$(MODEL_NAME).train-seconds  # reported by make bench
+	echo "训练用时 $$(cat models/$(MODEL_NAME).train-seconds) 秒"
+	find models -maxdepth 1 -name 'nlu-core-*' ! -name '$(MODEL_NAME).*' -delete
 
 run: setup kb model ## start Rasa (:5005), the action server (:5055) and the staff service (:8000); Ctrl-C stops
 	echo "配置：PROFILE=$(PROFILE)"

@@ -127,7 +127,16 @@ def train(*, domain: Path, data: list[Path], out: Path, name: str, log: Path | N
     seconds = time.perf_counter() - started
     if done.returncode != 0 or not (out / f"{name}.tar.gz").exists():
         raise RuntimeError(f"rasa train failed ({' '.join(command)}); log: {log}")
+    (out / f"{name}.train-seconds").write_text(f"{seconds:.0f}\n")  # as `make model` records it
     return seconds
+
+
+def recorded_training_seconds(model: Path) -> float | None:
+    """How long training took when the model was trained (`make model` and ``train`` record it)."""
+    try:
+        return float(model.with_name(model.name.removesuffix(".tar.gz") + ".train-seconds").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def train_floor(out: Path, name: str, log: Path | None = None) -> float:

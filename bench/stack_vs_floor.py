@@ -425,9 +425,13 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["RASA_MODEL"] = str(main_model.path)  # the stack must not pick the floor or a stale model
     train = ["Training (`rasa train`):", ""]
     for name, model in (("floor", floor), ("main", main_model)):
-        done = (
-            "already trained" if model.train_seconds is None else f"trained in this run in {model.train_seconds:.0f} s"
-        )
+        recorded = floor_model.recorded_training_seconds(model.path)
+        if model.train_seconds is not None:
+            done = f"trained in this run in {model.train_seconds:.0f} s"
+        elif recorded is not None:
+            done = f"already trained; training took {recorded:.0f} s when it was trained"
+        else:
+            done = "already trained (training time not recorded)"
         train.append(f"- {name} model `{model.path.relative_to(ROOT)}`: {done}")
     if args.train_times:
         print("timing rasa train of both models …", flush=True)
