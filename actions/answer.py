@@ -18,7 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.guard import SORRY
+from bot.guard import SORRY, install_log_masking
 from knowledge.answering import Answer, AnswerEngine, not_covered
 from knowledge.db import get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
@@ -64,6 +64,8 @@ def warm_up() -> None:
     except Exception:  # a missing database is reported by the first real question
         log.exception("warm-up failed")
 
+
+install_log_masking()  # no log line of the action server keeps an ID or phone number (docs/SECURITY.md)
 
 if os.environ.get("ACTIONS_WARM_UP") == "1":  # set by the Procfile for the running server only
     # Synchronously, before the server starts (and forks its workers, which inherit the index).

@@ -43,10 +43,9 @@ import requests
 from bench import floor_model
 from bench.load import LoadResult, percentile, resident_questions, run_load
 from bench.profile_summary import summarise
-from tests.stack import RASA, Stack, free_port
+from tests.stack import PG_ADMIN_URL, RASA, Postgres, Stack, free_port, plain_postgres_url, stop
 
 ROOT = floor_model.ROOT
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PROD_FIELDS = {"tracker_store_url", "redis_url", "rasa_workers"}
 PROBE = "加梯"
 STARTUP_LIMIT = 240.0
@@ -114,12 +113,7 @@ def floor_server(model: Path, workdir: Path) -> Iterator[tuple[str, float, dict[
         cold = _first_reply(lambda: url, started, alive, expect="固定回复")
         yield url, cold, {"rasa": process.pid}, floor_model.FLOOR / "endpoints.yml"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def stack_options(**wanted) -> dict:
@@ -158,47 +152,6 @@ def stack_server(kb_url: str, workdir: Path, options: dict) -> Iterator[tuple[st
     finally:
         stop.set()
         stack.stop()
-
-
-# --- throw-away PostgreSQL databases ---------------------------------------------------------------------------
-
-
-class Postgres:
-    """Creates databases on the test PostgreSQL server and drops them all at the end."""
-
-    def __init__(self, admin_url: str = PG_ADMIN_URL) -> None:
-        from sqlalchemy import create_engine
-
-        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        self.base = admin_url.rsplit("/", 1)[0]
-        self.names: list[str] = []
-
-    def create(self, purpose: str) -> str:
-        from sqlalchemy import text
-
-        name = f"hz_bench_{purpose}_{uuid.uuid4().hex[:8]}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        self.names.append(name)
-        return f"{self.base}/{name}"
-
-    def close(self) -> None:
-        from sqlalchemy import text
-
-        from knowledge.db import get_engine
-
-        for name in self.names:
-            with contextlib.suppress(Exception):
-                get_engine(f"{self.base}/{name}").dispose()
-            with self.admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
-def plain_postgres_url(url: str) -> str:
-    """``postgresql://…`` for Rasa (psycopg2), whatever driver the admin URL names."""
-    scheme, rest = url.split("://", 1)
-    return "postgresql://" + rest if scheme.startswith("postgresql") else url
 
 
 def prod_unavailable(redis_url: str) -> str | None:

@@ -43,12 +43,11 @@ def _response_validator() -> Any:
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
-    from jsonschema import ValidationError, exceptions
+    from jsonschema import exceptions
 
     error = exceptions.best_match(_response_validator().iter_errors(result))
     if error is None:
         return True
-    assert isinstance(error, ValidationError)
     error.message += ". Failed to validate Action server response from API (see the custom-actions docs)."
     raise error
 

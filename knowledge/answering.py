@@ -8,7 +8,6 @@ itself is read from the database each time, so a staff edit is live at once.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -123,20 +122,18 @@ class AnswerEngine:
         self._general: dict[str, str] = {}  # topic -> ref of its general entry, set with the index
         self._entry_versions: dict[int, int] = {}  # FAQ entry id -> version in the index
         self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
-        # Updates change the index in place: the engine serves one thread at a time (the action
-        # server runs actions on its event loop); the lock covers the warm-up thread at start.
-        self._lock = threading.Lock()
+        # Updates change the index in place, so an engine serves one thread at a time: the action
+        # server runs actions on its event loop and warms up before it serves; more workers are
+        # more processes, each with its own engine.
 
     # -- index ---------------------------------------------------------------
     def _current_index(self, session: Session) -> Bm25Index:
         fingerprint = queries.kb_fingerprint(session)
         if self._index is None or fingerprint != self._fingerprint:
-            with self._lock:  # the warm-up thread and the first question
-                if self._index is None or fingerprint != self._fingerprint:
-                    same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
-                    if self._index is None or not same_sources or not self._refresh_entries(session, fingerprint):
-                        self._index = self._build_index(session)
-                    self._fingerprint = fingerprint
+            same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
+            if self._index is None or not same_sources or not self._refresh_entries(session, fingerprint):
+                self._index = self._build_index(session)
+            self._fingerprint = fingerprint
         return self._index
 
     @staticmethod

@@ -110,7 +110,7 @@ class FaqEntry(Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
     # Covers the fingerprint the action server reads on every question (queries.kb_fingerprint):
-    # the index alone answers it, without reading the rows (measured: 8.1 -> 3.5 ms at 20,000 entries).
+    # the index alone answers it, without reading the rows (p50 at 20,000 entries 9.1 -> 4.0 ms, make bench).
     __table_args__ = (Index("ix_faq_entries_fingerprint", "status", "deleted_at", "version", "updated_at"),)
 
 

@@ -7,20 +7,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from knowledge.answering import AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker
-from tests.stack import Stack
-
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from tests.stack import Postgres, Stack
 
 
 @pytest.fixture(scope="session")
@@ -46,16 +41,8 @@ def engine(kb_url: str) -> AnswerEngine:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A throw-away PostgreSQL database (PostgreSQL runs on the dev and CI machines)."""
-    name = f"hz_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with Postgres() as postgres:
+        yield postgres.create("test")
 
 
 @pytest.fixture(scope="session")

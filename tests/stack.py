@@ -15,6 +15,7 @@ import requests
 
 from knowledge.settings import PROJECT_ROOT
 
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 RASA = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "rasa"
 APP_PYTHON = PROJECT_ROOT / ".venv" / "app" / "bin" / "python"
 ADMIN = ("stack-admin", "Test-Admin-Passw0rd!")
@@ -33,6 +34,68 @@ def trained_model() -> Path:
     if not models:
         pytest.fail("no trained model: run `make model` (make test does it for you)")
     return models[-1]
+
+
+def stop(*processes: subprocess.Popen, timeout: float = 30, kill: bool = False) -> None:
+    """Ask servers to stop (or kill them), together; kill any still running after ``timeout`` seconds."""
+    for process in processes:
+        process.kill() if kill else process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Postgres:
+    """Throw-away databases on the PostgreSQL of the dev and CI machines, all dropped by ``close()``."""
+
+    def __init__(self, admin_url: str = PG_ADMIN_URL) -> None:
+        from sqlalchemy import create_engine
+
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.base = admin_url.rsplit("/", 1)[0]
+        self.names: list[str] = []
+
+    def create(self, purpose: str) -> str:
+        """A new empty database; its URL (same driver as the admin URL)."""
+        from sqlalchemy import text
+
+        name = f"hz_{purpose}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return f"{self.base}/{name}"
+
+    def close(self) -> None:
+        from sqlalchemy import text
+
+        from knowledge.db import get_engine
+
+        for name in self.names:
+            get_engine(f"{self.base}/{name}").dispose()  # the knowledge base's cached engine, if any
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.names.clear()
+        self.admin.dispose()
+
+    def __enter__(self) -> Postgres:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def plain_postgres_url(url: str) -> str:
+    """``postgresql://…`` for Rasa (psycopg2), whatever driver the admin URL names."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgresql") else url
+
+
+def said(replies: list[dict]) -> str:
+    """The text of the bot's replies to one message."""
+    return "\n".join(r.get("text", "") for r in replies)
 
 
 @dataclass
@@ -101,13 +164,7 @@ class Stack:
             )
 
     def stop_process(self, name: str, *, kill: bool = False) -> None:
-        process = self.processes[name]
-        process.kill() if kill else process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(self.processes[name], kill=kill)
 
     def restart_process(self, name: str) -> None:
         self.stop_process(name)
@@ -148,11 +205,4 @@ class Stack:
         pytest.fail("the stack did not come up within 240 s:\n" + self.logs())
 
     def stop(self) -> None:
-        for p in self.processes.values():
-            p.terminate()
-        for p in self.processes.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop(*self.processes.values())

@@ -34,6 +34,7 @@ import requests
 import yaml
 
 from knowledge.settings import PROJECT_ROOT as ROOT
+from tests.stack import stop
 
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -744,13 +745,7 @@ def server(staged: dict[str, Path], tmp_path: Path) -> Iterator[Callable[[str, d
         return f"http://127.0.0.1:{port}", container
 
     yield start
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop(*started, timeout=20)
 
 
 def wait_for(url: str, timeout: float = 90) -> requests.Response:

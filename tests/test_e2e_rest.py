@@ -7,7 +7,7 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.stack import Stack
+from tests.stack import Stack, said
 
 pytestmark = pytest.mark.e2e
 
@@ -30,38 +30,34 @@ class Resident:
             return await reply.json()
 
 
-def texts(replies: list[dict]) -> str:
-    return "\n".join(r.get("text", "") for r in replies)
-
-
 async def test_elevator_fragment_gets_cited_answer_with_related_buttons(rasa_url: str):
     replies = await Resident(rasa_url).say("加梯")
-    assert "《杭州争当浙江高质量发展建设共同富裕示范区城市范例的行动计划（2021—2025年）》第9条" in texts(replies)
-    assert "加装电梯" in texts(replies)
+    assert "《杭州争当浙江高质量发展建设共同富裕示范区城市范例的行动计划（2021—2025年）》第9条" in said(replies)
+    assert "加装电梯" in said(replies)
     assert any(r.get("buttons") for r in replies)
 
 
 async def test_follow_up_stays_on_childcare(rasa_url: str):
     resident = Resident(rasa_url)
-    first = texts(await resident.say("到2025年每千人口有多少个托位"))
+    first = said(await resident.say("到2025年每千人口有多少个托位"))
     assert "4.6" in first and "主要目标" in first
-    second = texts(await resident.say("那2022年底呢"))
+    second = said(await resident.say("那2022年底呢"))
     assert "3.5" in second and "2022年进展报道" in second
 
 
 async def test_other_plan_commitment_is_answered_with_its_figure(rasa_url: str):
-    reply = texts(await Resident(rasa_url).say("人均预期寿命到2025年要达到多少岁"))
+    reply = said(await Resident(rasa_url).say("人均预期寿命到2025年要达到多少岁"))
     assert "83.88" in reply and "主要目标" in reply
 
 
 async def test_greeting_and_out_of_scope_are_polite_and_cite_nothing(rasa_url: str):
     resident = Resident(rasa_url)
-    assert "杭州市民服务助手" in texts(await resident.say("你好"))
-    reply = texts(await resident.say("帮我查一下明天杭州会不会下雨"))
+    assert "杭州市民服务助手" in said(await resident.say("你好"))
+    reply = said(await resident.say("帮我查一下明天杭州会不会下雨"))
     assert "来源" not in reply
     assert "加装电梯" in reply and "积分落户" in reply
 
 
 async def test_markup_from_a_resident_is_answered_not_echoed(rasa_url: str):
-    reply = texts(await Resident(rasa_url).say("<script>alert(1)</script>"))
+    reply = said(await Resident(rasa_url).say("<script>alert(1)</script>"))
     assert reply and "<script>" not in reply

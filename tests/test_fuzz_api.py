@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,15 +27,13 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import create_engine, text
 
 from knowledge import staff
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker
 from knowledge.models import StaffUser
-from tests.conftest import PG_ADMIN_URL
 from tests.fuzz_settings import examples
-from tests.stack import APP_PYTHON, PROJECT_ROOT, free_port
+from tests.stack import APP_PYTHON, PROJECT_ROOT, Postgres, free_port, stop
 
 # Not a name schemathesis will generate for /api/v1/users/{username}, so fuzzing never disables it.
 ADMIN = ("fuzz-admin-7f3c9e", "Fuzz-Admin-Passw0rd!")
@@ -62,16 +59,8 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('fuzz-api') / 'kb.sqlite3'}"
         return
-    name = f"hz_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with Postgres() as postgres:
+        yield postgres.create("fuzz")
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +97,7 @@ def service(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         running.token = reply.json()["token"]
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
         get_engine(url).dispose()
 
 

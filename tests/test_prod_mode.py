@@ -16,9 +16,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from knowledge.build import build
-from knowledge.db import get_engine
-from tests.conftest import PG_ADMIN_URL
-from tests.stack import Stack
+from tests.stack import Postgres, Stack, plain_postgres_url, said
 
 pytestmark = pytest.mark.e2e
 
@@ -29,20 +27,10 @@ REDIS_URL = "redis://127.0.0.1:6379/1"
 @pytest.fixture(scope="module")
 def databases() -> Iterator[tuple[str, str]]:
     """A throw-away knowledge base and a throw-away tracker-store database."""
-    names = [f"hz_prod_kb_{uuid.uuid4().hex[:8]}", f"hz_prod_tracker_{uuid.uuid4().hex[:8]}"]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    kb_url = f"{base}/{names[0]}"
-    build(url=kb_url)
-    yield kb_url, f"postgresql://postgres@127.0.0.1:5432/{names[1]}"
-    get_engine(kb_url).dispose()
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with Postgres() as postgres:
+        kb_url = postgres.create("prod_kb")
+        build(url=kb_url)
+        yield kb_url, plain_postgres_url(postgres.create("prod_tracker"))
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +50,6 @@ def prod(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -
         yield stack
     finally:
         stack.stop()
-
-
-def said(replies: list[dict]) -> str:
-    return "\n".join(r.get("text", "") for r in replies)
 
 
 def tracker_events(stack: Stack, sender: str) -> list[dict]:

@@ -24,9 +24,7 @@ from sqlalchemy import create_engine, text
 
 from bot.guard import EMPTY, SORRY, TOO_FAST, TOO_LONG
 from knowledge.build import build
-from knowledge.db import get_engine
-from tests.conftest import PG_ADMIN_URL
-from tests.stack import APP_PYTHON, PROJECT_ROOT, Stack
+from tests.stack import APP_PYTHON, PG_ADMIN_URL, PROJECT_ROOT, Postgres, Stack, said
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +34,11 @@ PER_SENDER = 8
 
 
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"hz_sec_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    build(url=url)
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def kb() -> Iterator[str]:
+    with Postgres() as postgres:
+        url = postgres.create("security_kb")
+        build(url=url)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +58,6 @@ def secure(tmp_path_factory: pytest.TempPathFactory, kb: str) -> Iterator[Stack]
 
 def new_sender() -> str:
     return f"resident-{uuid.uuid4().hex[:10]}"
-
-
-def said(replies: list[dict]) -> str:
-    return "\n".join(r.get("text", "") for r in replies)
 
 
 # ---------------------------------------------------------------- 1. the HTTP API needs the token

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.channels import wechat_protocol as proto
 from knowledge.build import build
-from tests.stack import APP_PYTHON, RASA, free_port, trained_model
+from tests.stack import APP_PYTHON, RASA, free_port, stop, trained_model
 
 pytestmark = pytest.mark.e2e
 
@@ -321,13 +321,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
             pytest.fail("the servers did not come up within 300 s:\n" + logs())
         yield Servers(fast=urls["fast"], slow=urls["slow"], workdir=workdir)
     finally:
-        for p in processes.values():
-            p.terminate()
-        for p in processes.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*processes.values())
 
 
 def webhook(base: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.guard import install_log_masking
 from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
 from web import api, transfer_api, widget
@@ -41,6 +42,7 @@ def bootstrap_admin(url: str | None) -> str:
 
 
 def init_app(url: str | None = None) -> web.Application:
+    install_log_masking()  # no log line of this process keeps an ID or phone number (docs/SECURITY.md)
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[FEEDBACK_LIMITER] = RateLimiter(name="feedback", limit=30, per_seconds=60)
     app[LOGIN_LIMITER] = RateLimiter(name="login", limit=20, per_seconds=60)

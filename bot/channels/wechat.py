@@ -43,7 +43,7 @@ from bot.channels.wechat_protocol import (
     timestamp_fresh,
 )
 from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
-from web.ratelimit import RateLimiter, limit_from_env
+from web.ratelimit import RateLimiter, connect_redis, limit_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,7 @@ class SharedOptions:
 
     def _client(self) -> Any:
         if self._redis is None:
-            from redis import asyncio as redis_asyncio
-
-            self._redis = redis_asyncio.from_url(self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._redis = connect_redis(self.redis_url)
         return self._redis
 
     async def get(self, user: str) -> list[dict[str, str]] | None:
