@@ -433,18 +433,34 @@ def test_the_urls_point_at_services_ports_and_databases_that_exist() -> None:
 
 
 def test_the_ingress_routes_webhooks_to_rasa_and_the_rest_to_web() -> None:
-    (ingress,) = by_kind("Ingress").values()
+    ingresses = by_kind("Ingress")
     services = by_kind("Service")
-    routes = {}
-    for rule in ingress["spec"]["rules"]:
-        assert rule["host"] in ingress["spec"]["tls"][0]["hosts"], "TLS covers the host"
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            port_names = {p.get("name") for p in services[backend["name"]]["spec"]["ports"]}
-            assert backend["port"]["name"] in port_names
-            routes[path["path"]] = backend["name"]
-    assert routes == {"/webhooks": "rasa", "/": "web"}
-    assert config_map()["RASA_PUBLIC_URL"] == f"https://{ingress['spec']['rules'][0]['host']}"
+    routes, hosts = {}, set()
+    for ingress in ingresses.values():
+        for rule in ingress["spec"]["rules"]:
+            assert rule["host"] in ingress["spec"]["tls"][0]["hosts"], "TLS covers the host"
+            hosts.add(rule["host"])
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                port_names = {p.get("name") for p in services[backend["name"]]["spec"]["ports"]}
+                assert backend["port"]["name"] in port_names
+                routes[path["path"]] = backend["name"]
+    assert routes == {"/webhooks": "rasa", "/webhooks/wechat": "rasa", "/": "web"}
+    (host,) = hosts
+    assert config_map()["RASA_PUBLIC_URL"] == f"https://{host}"
+
+
+def test_the_wechat_callback_query_string_is_not_logged_by_the_ingress() -> None:
+    """WeChat's signature/timestamp/nonce are in the query string, which ingress-nginx logs with $request:
+    the WeChat path has its own Ingress with the access log off; the other Ingress keeps its log."""
+    logs = {}
+    for ingress in by_kind("Ingress").values():
+        annotations = ingress["metadata"].get("annotations", {})
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                logs[path["path"]] = annotations.get("nginx.ingress.kubernetes.io/enable-access-log", "true")
+    assert logs["/webhooks/wechat"] == "false"
+    assert logs["/webhooks"] == logs["/"] == "true"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -899,12 +915,21 @@ def test_compose_files_and_variables_exist() -> None:
         )
 
 
+def nginx_locations(conf: str) -> dict[str, str]:
+    """Each ``location`` block's path and body (the blocks have no nested braces)."""
+    return dict(re.findall(r"location (?:= )?(/[\w/-]*) \{([^{}]*)\}", conf))
+
+
 def test_nginx_routes_like_the_ingress() -> None:
     conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     services = compose()["services"]
     upstreams = dict(re.findall(r"set \$(\w+) http://([\w:]+);", conf))
-    locations = dict(re.findall(r"location (/[\w/]*) \{\s*proxy_pass \$(\w+);", conf))
-    assert locations == {"/webhooks/": "rasa", "/": "web"}
+    locations = {
+        path: match.group(1)
+        for path, body in nginx_locations(conf).items()
+        if (match := re.search(r"proxy_pass \$(\w+);", body))
+    }
+    assert locations == {"/webhooks/": "rasa", "/webhooks/wechat/": "rasa", "/": "web"}
     for variable, target in upstreams.items():
         host, port = target.split(":")
         assert host == variable and host in services
@@ -912,6 +937,25 @@ def test_nginx_routes_like_the_ingress() -> None:
     published = services["proxy"]["ports"][0]
     assert published.endswith(":8000") and "listen 8000;" in conf
     assert compose_env(services["rasa"])["SANIC_PROXIES_COUNT"] == "1" and "X-Forwarded-For $remote_addr" in conf
+
+
+def test_nginx_logs_no_query_string_of_the_wechat_callback() -> None:
+    """WeChat's signature/timestamp/nonce are in the query string: its location logs with a format that has
+    the path ($uri) only; the format is defined outside the server block (http context) and used there."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    formats = dict(re.findall(r"^log_format (\w+) ((?:'[^']*'\s*)+);", conf, flags=re.M))
+    wechat = nginx_locations(conf)["/webhooks/wechat/"]
+    logs = re.findall(r"access_log ([^;]+);", wechat)
+    assert len(logs) == 1, "the WeChat location sets its own access log"
+    target = logs[0].split()
+    if target != ["off"]:
+        assert len(target) == 2 and target[1] in formats, f"access_log {logs[0]} names a log_format of this file"
+        fmt = formats[target[1]]
+        assert "$uri" in fmt and "$status" in fmt
+        for leaky in ("$request ", '$request"', "$request'", "$request_uri", "$args", "$query_string", "$arg_"):
+            assert leaky not in fmt + " ", f"{leaky.strip()} would log the query string"
+    assert conf.index("log_format") < conf.index("server {"), "log_format is only allowed in the http context"
+    assert "client_max_body_size 64k;" in wechat  # bodies the WeChat channel would refuse stop here
 
 
 def run_compose(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
