@@ -80,9 +80,11 @@ model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domai
 	echo "训练用时 $$(cat models/$(MODEL_NAME).train-seconds) 秒"
 	find models -maxdepth 1 -name 'nlu-core-*' ! -name '$(MODEL_NAME).*' -delete
 
-run: setup kb model ## start Rasa (:5005), the action server (:5055) and the staff service (:8000); Ctrl-C stops
+run: setup kb model ## start Rasa (:5005), the action server (:5055), the staff service (:8000) on 127.0.0.1; a crashed one restarts; Ctrl-C stops
 	echo "配置：PROFILE=$(PROFILE)"
-	RASA_MODEL=$(MODEL) $(APP_ENV)/bin/honcho start -f Procfile
+	export RASA_MODEL=$(MODEL) RUN_DIR="$${RUN_DIR:-var}"
+	mkdir -p "$$RUN_DIR"
+	exec $(APP_ENV)/bin/supervisord -c supervisord.conf  # supervisord.conf says what it runs and how
 
 test: setup kb model ## run every test (pytest, rasa data validate, story tests, NLU eval)
 	$(APP_ENV)/bin/ruff check .
