@@ -42,6 +42,8 @@ pytestmark = pytest.mark.e2e
 TOKEN = "hz-test-token"
 APPID = "wx1234567890abcdef"
 REDIS_URL = "redis://127.0.0.1:6379/1"
+WORKERS_REDIS_URL = "redis://127.0.0.1:6379/5"
+RASA_PYTHON = RASA.parent / "python"
 API_TOKEN = "rasa-api-test-token"  # Rasa's HTTP API is on only with a token (docs/SECURITY.md)
 SECRET = "test-app-secret"
 AES_KEY = "".join(random.Random(5).choices(string.ascii_letters + string.digits, k=43))
@@ -250,8 +252,8 @@ def fake_wechat() -> Iterator[FakeWeChat]:
 
 @dataclass
 class Servers:
-    fast: str  # WECHAT_REPLY_TIMEOUT default (4 s)
-    slow: str  # WECHAT_REPLY_TIMEOUT=0.001: every answer goes through the customer-service API
+    fast: str  # WECHAT_REPLY_TIMEOUT default (4 s), WECHAT_MODE=compat: plaintext and encrypted messages
+    slow: str  # WECHAT_REPLY_TIMEOUT=0.001: every answer goes through the customer-service API; safe mode
     workdir: Path
 
 
@@ -277,6 +279,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
         "REDIS_URL": REDIS_URL,  # offered options are shared by the two Rasa servers
     }
     env.pop("WECHAT_REPLY_TIMEOUT", None)
+    env.pop("WECHAT_MODE", None)
     root = Path(__file__).resolve().parent.parent
 
     def rasa(port: int) -> list:
@@ -286,8 +289,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory, fake_wechat: FakeWeChat) -
 
     commands = {
         "actions": ([APP_PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
-        "fast": (rasa(fast_port), env),
-        "slow": (rasa(slow_port), {**env, "WECHAT_REPLY_TIMEOUT": "0.001"}),
+        "fast": (rasa(fast_port), {**env, "WECHAT_MODE": "compat"}),
+        "slow": (rasa(slow_port), {**env, "WECHAT_REPLY_TIMEOUT": "0.001"}),  # safe mode: the default with a key
     }
     processes: dict[str, subprocess.Popen] = {}
     for name, (command, command_env) in commands.items():
@@ -334,6 +337,20 @@ def new_user() -> str:
 
 def post_plain(base: str, xml: str, **params: str) -> requests.Response:
     return requests.post(webhook(base), params=signed_params(**params), data=xml.encode(), timeout=15)
+
+
+def encrypted_request(xml: str) -> tuple[dict[str, str], bytes]:
+    """What WeChat sends in safe mode: the message encrypted, ``msg_signature`` over the ciphertext."""
+    encrypted = spec_encrypt(xml)
+    params = signed_params(encrypt_type="aes")
+    params["msg_signature"] = spec_signature(TOKEN, params["timestamp"], params["nonce"], encrypted)
+    body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    return params, body.encode()
+
+
+def post_safe(base: str, xml: str) -> requests.Response:
+    params, body = encrypted_request(xml)
+    return requests.post(webhook(base), params=params, data=body, timeout=15)
 
 
 def ask(base: str, user: str, content: str) -> dict[str, str]:
@@ -415,6 +432,59 @@ def test_safe_mode_message_gets_an_encrypted_signed_reply(servers: Servers):
     assert requests.post(webhook(servers.fast), params=params, data=body.encode(), timeout=10).status_code == 400
 
 
+def test_safe_mode_refuses_a_plaintext_body_sent_with_a_captured_signature(servers: Servers):
+    """The URL signature covers token, timestamp and nonce only. Someone who saw one callback URL (an
+    access log) must not get a plaintext message from an invented user answered with it."""
+    genuine_user, forger = new_user(), new_user()
+    params, body = encrypted_request(text_xml(genuine_user, "蓝领公寓"))
+    genuine = requests.post(webhook(servers.slow), params=params, data=body, timeout=10)
+    assert (genuine.status_code, genuine.text) == (200, "success")  # safe mode answers, via the API here
+    forged_xml = text_xml(forger, "积分落户").encode()
+    captured = {k: params[k] for k in ("timestamp", "nonce", "signature", "openid")}
+    for forged_params in (captured, {**captured, "encrypt_type": "raw"}):
+        refused = requests.post(webhook(servers.slow), params=forged_params, data=forged_xml, timeout=10)
+        assert refused.status_code == 403 and "encrypted" in refused.text, refused.text
+    # encrypt_type=aes, but a plaintext body: no Encrypt field to check msg_signature against
+    refused = requests.post(webhook(servers.slow), params=params, data=forged_xml, timeout=10)
+    assert refused.status_code == 400
+    time.sleep(1)
+    # Rasa's GET creates a tracker with session-start events only: no message of that user reached Rasa
+    forged_events = tracker_of(servers.slow, forger).get("events", [])
+    assert [e for e in forged_events if e.get("event") not in ("action", "session_started")] == [], forged_events
+    assert user_turns(servers.slow, genuine_user) == 1
+    # compatible mode (the fast server) still takes the plaintext form WeChat sends in that mode
+    assert SOURCE in ask(servers.fast, new_user(), "积分落户")["Content"]
+
+
+def test_retries_are_recognised_per_sender_and_across_workers_through_redis():
+    """Two channel objects (two Rasa workers) in one process, sharing Redis db 5 (tests/wechat_workers.py)."""
+    redis.Redis.from_url(WORKERS_REDIS_URL).ping()
+    done = subprocess.run(
+        [RASA_PYTHON, "-m", "tests.wechat_workers", WORKERS_REDIS_URL],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout)
+    # a retry reaching the second worker, after or while the first answers: processed once, same reply
+    sequential = seen["sequential"]
+    assert sequential["processed"] == 1, seen
+    assert sequential["first"] == sequential["retry"] == {"status": 200, "content": "答复：蓝领公寓"}
+    concurrent = seen["concurrent"]
+    assert concurrent["processed"] == 1, seen
+    assert concurrent["replies"] == [{"status": 200, "content": "答复：加装电梯"}] * 2
+    # a second resident whose message carries the first one's MsgId gets their own answer
+    same = seen["same_msg_id"]
+    assert same["processed"] == [1, 1], seen
+    assert same["alice"]["content"] == "答复：托育" and same["bob"]["content"] == "答复：积分落户"
+    # Redis down: the worker answers on its own and still recognises its own retries
+    down = seen["redis_down"]
+    assert down["processed"] == 1 and down["first"] == down["retry"] == {"status": 200, "content": "答复：共有产权房"}
+    # plaintext bodies: answered in plain and compatible mode, refused in safe mode without reaching Rasa
+    modes = seen["modes"]
+    assert modes["plain"] == modes["compat"] == {"status": 200, "content": "答复：人才租房", "processed": 1}
+    assert modes["safe"]["status"] == 403 and modes["safe"]["processed"] == 0
+
+
 def test_a_retried_msg_id_is_processed_once_and_answered_the_same(servers: Servers):
     user = new_user()
     xml = text_xml(user, "共有产权房", msg_id="6200000000000000001")
@@ -431,7 +501,8 @@ def test_a_slow_answer_goes_through_the_customer_service_api(servers: Servers, f
     user = new_user()
     fake_wechat.expire_next = 1  # the first send meets an expired token: refresh and retry once
     started = time.monotonic()
-    reply = post_plain(servers.slow, text_xml(user, "蓝领公寓"))
+    message = text_xml(user, "蓝领公寓")
+    reply = post_safe(servers.slow, message)
     assert (reply.status_code, reply.text) == (200, "success") and time.monotonic() - started < 2
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(s["errcode"] == 0 for s in fake_wechat.delivered_to(user)):
@@ -444,7 +515,7 @@ def test_a_slow_answer_goes_through_the_customer_service_api(servers: Servers, f
     assert sends[-1]["token"] == fake_wechat.tokens_issued[-1] != sends[0]["token"]
 
     # a retry of that message is not processed or delivered again
-    retry = requests.post(webhook(servers.slow), params=signed_params(), data=reply.request.body, timeout=10)
+    retry = post_safe(servers.slow, message)
     assert (retry.status_code, retry.text) == (200, "success")
     time.sleep(1)
     assert user_turns(servers.slow, user) == 1 and len(fake_wechat.delivered_to(user)) == 2
@@ -508,7 +579,7 @@ def test_options_offered_by_one_worker_are_understood_by_another(servers: Server
     expected = ask(servers.fast, control, "1")["Content"]
     ask(servers.fast, user, "加梯")
     assert redis.Redis.from_url(REDIS_URL).exists(f"wechat:options:{user}")
-    reply = post_plain(servers.slow, text_xml(user, "1"))  # the slow server answers via the API
+    reply = post_safe(servers.slow, text_xml(user, "1"))  # the slow server answers via the API
     assert (reply.status_code, reply.text) == (200, "success")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(s["errcode"] == 0 for s in fake_wechat.delivered_to(user)):

@@ -5,6 +5,12 @@ Speaks WeChat's callback protocol: URL verification (GET), plain and safe-mode (
 than ``WECHAT_REPLY_TIMEOUT`` seconds (WeChat gives up after 5 s). Configured from the
 environment (see ``WeChatConfig.from_env``); with ``WECHAT_TOKEN`` unset the endpoint answers 503.
 
+The URL signature covers only token, timestamp and nonce, not the body: whoever sees one callback
+URL (an access log, a proxy) can post any plaintext body with it for 300 s. So in safe mode
+(``WECHAT_MODE=safe``, the default when ``WECHAT_AES_KEY`` is set) only encrypted messages, whose
+``msg_signature`` covers the ciphertext, are accepted. WeChat retries a message it got no answer to;
+retries are recognised by (FromUserName, MsgId) and, with ``REDIS_URL``, across workers and replicas.
+
 Signatures, AES and XML are implemented here with ``cryptography`` and the standard library
 (see the README, "WeChat", for why not wechatpy).
 """
@@ -12,12 +18,13 @@ Signatures, AES and XML are implemented here with ``cryptography`` and the stand
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +49,8 @@ from bot.channels.wechat_protocol import (
     text_reply_xml,
     timestamp_fresh,
 )
-from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
+from bot.guard import SORRY, TOO_FAST, screen
+from knowledge.privacy import install_log_masking
 from web.ratelimit import RateLimiter, connect_redis, limit_from_env
 
 logger = logging.getLogger(__name__)
@@ -50,6 +58,9 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 OPTIONS_TTL = 30 * 60
 REPLY_TTL = 10 * 60
+# WeChat retries an unanswered message three times, 5 s apart; a shared claim outlives that twice over.
+RETRY_WINDOW = 30
+MODES = ("plain", "compat", "safe")  # 明文模式, 兼容模式, 安全模式 in WeChat's console
 
 WELCOME = (
     "您好，欢迎关注！我是杭州市民服务助手，可以回答《杭州争当浙江高质量发展建设共同富裕示范区城市范例的"
@@ -70,9 +81,9 @@ class TtlCache:
 
     def __init__(self, ttl: float, max_items: int = 20000) -> None:
         self.ttl, self.max_items = ttl, max_items
-        self._items: dict[str, tuple[float, Any]] = {}
+        self._items: dict[Hashable, tuple[float, Any]] = {}
 
-    def get(self, key: str) -> Any:
+    def get(self, key: Hashable) -> Any:
         item = self._items.get(key)
         if item is None:
             return None
@@ -81,7 +92,7 @@ class TtlCache:
             return None
         return item[1]
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: Hashable, value: Any) -> None:
         now = time.monotonic()
         if len(self._items) >= self.max_items:
             for k in [k for k, (expires, _) in self._items.items() if expires < now]:
@@ -90,7 +101,7 @@ class TtlCache:
                 del self._items[next(iter(self._items))]
         self._items[key] = (now + self.ttl, value)
 
-    def pop(self, key: str) -> None:
+    def pop(self, key: Hashable) -> None:
         self._items.pop(key, None)
 
 
@@ -134,13 +145,83 @@ class SharedOptions:
             self.local.pop(user)
 
 
+class SharedRetries:
+    """Which worker answers a WeChat message, when ``REDIS_URL`` is set: WeChat may send a retry to
+    another Rasa worker or replica than the one still answering the first delivery.
+
+    One Redis key per (FromUserName, MsgId), alive for ``RETRY_WINDOW`` seconds. The first worker to
+    ``SET NX`` it answers the message; the key then says ``processing``, ``done`` (with the reply
+    text, for a retry that arrives after the answer) or ``api`` (the answer goes through the
+    customer-service API, so a retry gets ``success``). Without Redis, or while Redis is down, every
+    worker answers on its own, as with one process (``claim`` says yes).
+    """
+
+    def __init__(self, redis_url: str | None, ttl: int = RETRY_WINDOW, poll: float = 0.1) -> None:
+        self.redis_url, self.ttl, self.poll = redis_url, ttl, poll
+        self._redis: Any = None
+
+    @staticmethod
+    def key(message_key: tuple[str, str]) -> str:
+        # hashed: FromUserName and MsgId come from the network; the key stays short whatever they are
+        digest = hashlib.sha256("\x00".join(message_key).encode("utf-8", "replace")).hexdigest()[:40]
+        return f"wechat:msg:{digest}"
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            self._redis = connect_redis(self.redis_url)
+        return self._redis
+
+    async def claim(self, message_key: tuple[str, str]) -> bool:
+        """True when this worker should answer: it claimed the message, or Redis is off or down."""
+        if not self.redis_url:
+            return True
+        try:
+            claimed = await self._client().set(self.key(message_key), '{"state": "processing"}', nx=True, ex=self.ttl)
+            return bool(claimed)
+        except Exception as exc:
+            logger.warning("WeChat retries: Redis unavailable (%s); answering in this worker", exc)
+            return True
+
+    async def _update(self, message_key: tuple[str, str], state: dict[str, Any]) -> None:
+        if not self.redis_url:
+            return
+        try:
+            await self._client().set(self.key(message_key), json.dumps(state, ensure_ascii=False), xx=True, ex=self.ttl)
+        except Exception as exc:
+            logger.warning("WeChat retries: Redis unavailable (%s)", exc)
+
+    async def done(self, message_key: tuple[str, str], content: str | None) -> None:
+        await self._update(message_key, {"state": "done", "content": content})
+
+    async def via_api(self, message_key: tuple[str, str]) -> None:
+        await self._update(message_key, {"state": "api"})
+
+    async def outcome(self, message_key: tuple[str, str], wait: float) -> str | None:
+        """The other worker's reply text, once it is done within ``wait`` seconds; else None ("success")."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                raw = await self._client().get(self.key(message_key))
+                state = json.loads(raw) if raw else {}
+            except Exception as exc:
+                logger.warning("WeChat retries: Redis unavailable (%s)", exc)
+                return None
+            if state.get("state") == "done":
+                content = state.get("content")
+                return content if isinstance(content, str) else None
+            if state.get("state") != "processing" or time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(self.poll)
+
+
 @dataclass
 class Processing:
-    """One WeChat message being (or having been) answered; retries share it."""
+    """One WeChat message being (or having been) answered in this worker; retries share it."""
 
-    task: asyncio.Task
+    task: asyncio.Task | None = None
     via_api: bool = False  # the answer goes (went) through the customer-service API
     rendered: str | None = None  # the plain passive reply XML, once rendered
+    elsewhere: bool = False  # another worker claimed the message: this one only relays its outcome
 
 
 # ---------------------------------------------------------------- customer-service API
@@ -213,6 +294,7 @@ class WeChatConfig:
     aes_key: str = ""
     api_base: str = "https://api.weixin.qq.com"
     reply_timeout: float = 4.0
+    mode: str = "plain"  # "safe": encrypted messages only; "compat": both; "plain": no key needed
 
     @classmethod
     def from_env(cls, env: Any = None) -> WeChatConfig:
@@ -222,13 +304,20 @@ class WeChatConfig:
         except ValueError:
             logger.warning("WECHAT_REPLY_TIMEOUT is not a number; using 4.0")
             timeout = 4.0
+        key = env.get("WECHAT_AES_KEY", "")
+        default_mode = "safe" if key else "plain"
+        mode = (env.get("WECHAT_MODE") or default_mode).strip().lower()
+        if mode not in MODES:
+            logger.error("WECHAT_MODE=%r is not one of %s; using %s", mode, "/".join(MODES), default_mode)
+            mode = default_mode
         return cls(
             token=env.get("WECHAT_TOKEN") or None,
             appid=env.get("WECHAT_APPID", ""),
             secret=env.get("WECHAT_APPSECRET", ""),
-            aes_key=env.get("WECHAT_AES_KEY", ""),
+            aes_key=key,
             api_base=env.get("WECHAT_API_BASE") or "https://api.weixin.qq.com",
             reply_timeout=timeout,
+            mode=mode,
         )
 
 
@@ -257,14 +346,18 @@ class WeChatInput(InputChannel):
             try:
                 self.key = aes_key(config.aes_key)
             except ValueError as e:
-                logger.error("WeChat safe mode off: %s", e)
+                logger.error("WeChat: no usable AES key, encrypted messages are refused: %s", e)
+        if config.token and config.mode == "safe" and self.key is None:
+            logger.error("WeChat safe mode needs a valid WECHAT_AES_KEY: every message is refused")
         self.api = WeChatApi(config.api_base, config.appid, config.secret)
-        self.replies = TtlCache(REPLY_TTL)
-        self.options = SharedOptions(OPTIONS_TTL, os.environ.get("REDIS_URL") or None)
+        self.replies = TtlCache(REPLY_TTL)  # (FromUserName, MsgId) -> Processing, in this worker
+        redis_url = os.environ.get("REDIS_URL") or None
+        self.retries = SharedRetries(redis_url)
+        self.options = SharedOptions(OPTIONS_TTL, redis_url)
         per_user = limit_from_env("RATE_LIMIT_PER_SENDER", "20/60")
         self.limiter = RateLimiter(name="wechat-user", limit=per_user[0], per_seconds=per_user[1])
         install_log_masking()
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Future] = set()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("wechat_webhook", __name__)
@@ -309,6 +402,10 @@ class WeChatInput(InputChannel):
         if not timestamp_fresh(timestamp):
             return response.text("forbidden", status=403)
         safe_mode = args.get("encrypt_type", "raw").lower() == "aes"
+        if not safe_mode and self.config.mode == "safe":
+            # The URL signature does not cover the body: a plaintext body could be anyone's.
+            logger.warning("WeChat: a plaintext message refused (safe mode accepts encrypted messages only)")
+            return response.text("forbidden: encrypted messages only", status=403)
         try:
             outer = parse_xml(request.body or b"")
         except (BadXml, UnicodeDecodeError):
@@ -334,20 +431,25 @@ class WeChatInput(InputChannel):
             return response.text("bad request", status=400)
 
         user, msg_type = message["FromUserName"], message["MsgType"].lower()
-        key = message.get("MsgId") or f"{user}:{message['CreateTime']}:{message.get('Event', '')}"
+        # WeChat's MsgId is unique per account only together with the sender (events have none).
+        key = (user, message.get("MsgId") or f"{message['CreateTime']}:{message.get('Event', '')}")
         entry: Processing | None = self.replies.get(key)
         if entry is None:
-            task = asyncio.create_task(self._answer(message, user, msg_type, on_new_message))
-            entry = Processing(task)
+            entry = Processing()
+            entry.task = asyncio.create_task(self._process(entry, key, message, user, msg_type, on_new_message))
             self.replies.set(key, entry)
+        task = entry.task
+        assert task is not None
         if entry.via_api:
             return response.text("success")
         try:
-            answer = await asyncio.wait_for(asyncio.shield(entry.task), self.config.reply_timeout)
+            answer = await asyncio.wait_for(asyncio.shield(task), self.config.reply_timeout)
         except asyncio.TimeoutError:
             if not entry.via_api:
                 entry.via_api = True
-                entry.task.add_done_callback(lambda t: self._send_later(t, user))
+                if not entry.elsewhere:  # a retry reaching another worker now gets "success"
+                    self._in_background(self.retries.via_api(key))
+                task.add_done_callback(lambda t: self._send_later(t, user, entry))
             return response.text("success")
         if entry.via_api or answer.content is None:
             return response.text("success")
@@ -360,6 +462,24 @@ class WeChatInput(InputChannel):
         else:
             body = entry.rendered
         return response.text(body, content_type="application/xml; charset=utf-8")
+
+    async def _process(
+        self,
+        entry: Processing,
+        key: tuple[str, str],
+        message: dict[str, str],
+        user: str,
+        msg_type: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> _Answer:
+        """Answer the message, or relay the outcome of the worker that claimed it first."""
+        if not await self.retries.claim(key):
+            entry.elsewhere = True
+            return _Answer(await self.retries.outcome(key, self.config.reply_timeout + 1))
+        answer = await self._answer(message, user, msg_type, on_new_message)
+        if not entry.via_api:
+            await self.retries.done(key, answer.content)
+        return answer
 
     async def _answer(
         self, message: dict[str, str], user: str, msg_type: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -399,12 +519,15 @@ class WeChatInput(InputChannel):
         await self.options.set(user, options)
         return _Answer(content, options)
 
-    def _send_later(self, task: asyncio.Task, user: str) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
+    def _send_later(self, task: asyncio.Task, user: str, entry: Processing) -> None:
+        if task.cancelled() or task.exception() is not None or entry.elsewhere:
+            return  # elsewhere: the worker that answered the message delivers it
         answer: _Answer = task.result()
         if answer.content is None:
             return
-        sending = asyncio.ensure_future(self.api.send_text(user, answer.content))
-        self._background.add(sending)
-        sending.add_done_callback(self._background.discard)
+        self._in_background(self.api.send_text(user, answer.content))
+
+    def _in_background(self, work: Awaitable[Any]) -> None:
+        future = asyncio.ensure_future(work)
+        self._background.add(future)  # a reference, so the task is not garbage-collected half-way
+        future.add_done_callback(self._background.discard)
