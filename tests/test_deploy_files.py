@@ -23,6 +23,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -956,6 +957,55 @@ def test_nginx_logs_no_query_string_of_the_wechat_callback() -> None:
             assert leaky not in fmt + " ", f"{leaky.strip()} would log the query string"
     assert conf.index("log_format") < conf.index("server {"), "log_format is only allowed in the http context"
     assert "client_max_body_size 64k;" in wechat  # bodies the WeChat channel would refuse stop here
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed (Debian: apt-get install nginx-light)")
+def test_real_nginx_loads_the_config_and_logs_the_wechat_callback_without_its_query_string(tmp_path: Path) -> None:
+    """deploy/nginx.conf in a real nginx (its upstream names pointed at a local server): the WeChat line has
+    no query string, other locations still log theirs, and a body over 64 KiB stops at nginx."""
+    upstream_port, port = free_port(), free_port()
+    site = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    site = site.replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    site = re.sub(r"set \$(\w+) http://[\w:]+;", rf"set $\1 http://127.0.0.1:{upstream_port};", site)
+    site = site.replace("/var/log/nginx/access.log", str(tmp_path / "wechat.log"))
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log {tmp_path}/access.log;\n  include {tmp_path}/site.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    nginx = ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(upstream_port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        subprocess.run(nginx, check=True, timeout=30)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/nginx-health", timeout=2)
+                requests.get(f"http://127.0.0.1:{upstream_port}/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        secret = {"signature": "a1b2c3-signature", "timestamp": "1700000000", "nonce": "n0nce42", "openid": "oX"}
+        reached = requests.post(f"{base}/webhooks/wechat/webhook", params=secret, data=b"<xml/>", timeout=10)
+        assert reached.status_code == 501  # proxied: python's http.server has no POST
+        big = requests.post(f"{base}/webhooks/wechat/webhook", params=secret, data=b"x" * 70_000, timeout=10)
+        assert big.status_code == 413
+        requests.get(f"{base}/webhooks/rest/", params={"q": "visible"}, timeout=10)
+    finally:
+        subprocess.run([*nginx, "-s", "stop"], timeout=30)
+        stop(upstream)
+    wechat_log = (tmp_path / "wechat.log").read_text(encoding="utf-8")
+    assert wechat_log.count('"POST /webhooks/wechat/webhook"') == 2, wechat_log
+    for value in secret.values():
+        assert value not in wechat_log and value not in (tmp_path / "access.log").read_text(encoding="utf-8")
+    assert "q=visible" in (tmp_path / "access.log").read_text(encoding="utf-8")  # the usual format elsewhere
 
 
 def run_compose(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
