@@ -31,7 +31,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
         ("- of which aiohttp ClientSession created/closed", r"^(__init__|close|__aexit__) \(aiohttp/client\.py"),
         ("residents' REST channel (bot/channels/rest.py)", r"\(bot/channels/rest\.py"),
         ("guard (bot/guard.py)", r"\(bot/guard\.py"),
-        ("rate limiter (web/ratelimit.py)", r"\(web/ratelimit\.py"),
+        ("rate limiter (knowledge/ratelimit.py)", r"\(knowledge/ratelimit\.py"),
         ("SQLAlchemy", r"\(sqlalchemy/"),
         ("Redis client", r"\(redis/"),
         ("logging", r"\(logging/"),

@@ -8,6 +8,7 @@ residents' feedback), the Alembic revision of the schema, and a SHA-256 of the r
 Login tokens (``staff_tokens``) are left out on purpose. They are credentials, not knowledge:
 they expire after 8 hours anyway, and restoring them would bring back sessions that were logged
 out, or that belonged to accounts disabled since the backup. After a restore everyone logs in again.
+The counts of failed logins per address (``login_failures``) are left out too: they are short-lived.
 
 Why not ``pg_dump``: the knowledge base runs on SQLite (development, tests, small offices) as well
 as PostgreSQL (production), and staff need to move it between the two. ``pg_dump`` does not work
@@ -53,7 +54,7 @@ from knowledge.settings import KNOWLEDGE_DIR, PROJECT_ROOT
 FORMAT = "hangzhou-kb-backup"
 FORMAT_VERSION = 1
 BACKUP_DIR = PROJECT_ROOT / "var" / "backups"
-NOT_BACKED_UP = ("staff_tokens",)  # credentials, not knowledge: see the module docstring
+NOT_BACKED_UP = ("staff_tokens", "login_failures")  # not knowledge: see the module docstring
 TABLE_NAMES = {
     "documents": "文档",
     "clauses": "条款",
@@ -62,6 +63,7 @@ TABLE_NAMES = {
     "faq_revisions": "修改记录",
     "staff_users": "工作人员账号",
     "staff_tokens": "登录令牌",
+    "login_failures": "登录失败计数",
     "audit_events": "操作日志",
     "unanswered_questions": "未解答问题",
     "answer_feedback": "居民反馈",

@@ -129,6 +129,22 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LoginFailure(Base):
+    """Failed logins for one user name from one client address: the per-address back-off.
+
+    Keyed by the name as typed (not the account), so an unknown name is counted and slowed down
+    exactly like a real one and the answers tell nobody which accounts exist (knowledge.staff).
+    """
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)  # an IPv6 client: its /64
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class StaffToken(Base):
     """An API bearer token or a browser session of a staff member (only its hash is stored)."""
 

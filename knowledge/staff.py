@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, case, cast, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from knowledge.models import (
@@ -25,12 +31,14 @@ from knowledge.models import (
     Clause,
     FaqEntry,
     FaqRevision,
+    LoginFailure,
     StaffToken,
     StaffUser,
     utcnow,
 )
 from knowledge.topics import TOPICS
 
+log = logging.getLogger(__name__)
 ROLES = {"editor": 1, "reviewer": 2, "admin": 3}
 ROLE_NAMES = {"editor": "编辑", "reviewer": "审核员", "admin": "管理员"}
 MAX_FAILED_LOGINS = 5
@@ -38,6 +46,7 @@ LOCKOUT = timedelta(minutes=15)
 TOKEN_TTL = {"api": timedelta(hours=8), "session": timedelta(hours=8)}
 LIMITS = {"question": 300, "answer": 4000, "alternative": 200, "alternatives": 30}
 MAX_ID = 2**31 - 1  # the largest id a row can have (PostgreSQL INTEGER); larger ones would fail in the query
+MAX_SEARCH_CHARS, MAX_SEARCH_TERMS = 200, 20  # a longer search is cut to these (search_terms)
 NUL = "\x00"  # PostgreSQL refuses it in any text value, so it never reaches a query
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's recommended parameters
@@ -135,43 +144,179 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(StaffUser)) or 0
 
 
-def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
-    """The user, or Unauthorized with a Chinese message; repeated failures lock the account."""
-    now = utcnow()
-    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
-    if user is not None and user.locked_until is not None and as_utc(user.locked_until) > now:
-        minutes = max(1, int((as_utc(user.locked_until) - now).total_seconds() // 60) + 1)
-        raise Unauthorized("locked", f"登录失败次数过多，账号已临时锁定，请{minutes}分钟后再试。")
+# -- logging in ---------------------------------------------------------------------
+#
+# Policy (docs/SECURITY.md, "Staff login"):
+# - Every attempt costs one Argon2 verification, whether the name is a real account, an unknown
+#   one (checked against dummy_hash()), a disabled or locked account, or blocked from this address.
+#   Wrong password, unknown name, disabled account and locked account get one and the same answer,
+#   and are counted alike (the statements differ only by one audit row for a real account).
+# - Failures are counted per (name as typed, client address), atomically (INSERT … ON CONFLICT DO
+#   UPDATE … RETURNING). After FREE_ATTEMPTS failures that address must wait before it may try that
+#   name again: 1 minute, then 2, 4, 8 … up to BACKOFF_MAX for each further failure. Meanwhile the
+#   real user, from any other address, logs in as usual; a success clears only its own address.
+#   An address's count is forgotten FORGET_AFTER after its last failure. Unknown names are counted
+#   the same way, so the "wait" answer shows nothing about which accounts exist.
+# - The account's own counter (staff_users.failed_logins, one atomic UPDATE … RETURNING) is the
+#   safety net against many addresses guessing one password: ACCOUNT_MAX_FAILURES failures since
+#   the last success, from at least ACCOUNT_MIN_ADDRESSES addresses, lock the account for LOCKOUT.
+#   One address alone can never trigger it.
+
+FREE_ATTEMPTS = MAX_FAILED_LOGINS  # failures per name and address before that address has to wait
+BACKOFF_FIRST = timedelta(minutes=1)  # after the 5th failure; doubled for each further one
+BACKOFF_MAX = timedelta(hours=1)
+FORGET_AFTER = timedelta(hours=24)  # an address's failures are forgotten a day after its last one
+ACCOUNT_MAX_FAILURES = 50
+ACCOUNT_MIN_ADDRESSES = 5
+BAD_CREDENTIALS = "用户名或密码错误，或账号已停用、暂时不可用。如确认无误，请稍后再试或联系管理员。"
+
+
+@cache
+def dummy_hash() -> str:
+    """An Argon2 hash with our parameters, of a password nobody knows: unknown names are checked against it."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def password_matches(password_hash: str, password: str) -> bool:
     try:
-        ok = user is not None and _hasher.verify(user.password_hash, password)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
-        ok = False
-    if user is None:
-        _hasher.hash(password)  # same work as a real check: no timing hint that the user exists
-    if not ok or user is None or user.disabled:
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            audit(session, actor=user.username, action="login.failed")
-        raise Unauthorized("bad_credentials", "用户名或密码错误，或账号已停用。")
+        return False
+
+
+def login_key(username: str, address: str) -> tuple[str, str]:
+    """(name, address) as counted: the name as typed (at most 64 characters), an IPv6 address as its /64.
+
+    Whoever holds one IPv6 address usually holds its whole /64, so the /64 counts as one address.
+    """
+    name = username.strip().replace(NUL, "?")[:64]
+    address = (address or "unknown").replace(NUL, "?")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return name, address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is 203.0.113.7
+            return name, str(ip.ipv4_mapped)
+        return name, str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return name, str(ip)
+
+
+def backoff(failures: int) -> timedelta:
+    """How long an address waits after its ``failures``-th failure for one name (none before FREE_ATTEMPTS)."""
+    if failures < FREE_ATTEMPTS:
+        return timedelta(0)
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(failures - FREE_ATTEMPTS, 20))
+
+
+def _count_failure(session: Session, *, key: tuple[str, str], now: datetime) -> int:
+    """One more failure for (name, address), atomically; the address's new count (and its wait set)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    table = LoginFailure.__table__
+    stale = table.c.last_failed_at < now - FORGET_AFTER
+    stmt = (
+        insert(table)
+        .values(username=key[0], address=key[1], failures=1, blocked_until=None, last_failed_at=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.username, table.c.address],
+            set_={
+                "failures": case((stale, 1), else_=table.c.failures + 1),
+                "last_failed_at": now,
+            },
+        )
+        .returning(table.c.failures)
+    )
+    failures = session.execute(stmt).scalar_one()
+    wait = backoff(failures)
+    if wait:
+        session.execute(
+            update(table).where(table.c.username == key[0], table.c.address == key[1]).values(blocked_until=now + wait)
+        )
+    return failures
+
+
+def _count_account_failure(session: Session, *, name: str, now: datetime) -> None:
+    """One more failure for the account called ``name`` and the many-addresses safety net.
+
+    One atomic UPDATE … RETURNING, run for unknown names too (where it changes nothing), so that
+    a real and an unknown name cost the same statements.
+    """
+    if NUL in name:
+        return  # no account has one, and PostgreSQL refuses it in a query
+    failures = session.execute(
+        update(StaffUser)
+        .where(StaffUser.username == name)
+        .values(failed_logins=StaffUser.failed_logins + 1)
+        .returning(StaffUser.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if failures is None:
+        return
+    if failures >= ACCOUNT_MAX_FAILURES:
+        addresses = session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.username == name, LoginFailure.last_failed_at >= now - FORGET_AFTER)
+        )
+        if (addresses or 0) >= ACCOUNT_MIN_ADDRESSES:
+            session.execute(
+                update(StaffUser)
+                .where(StaffUser.username == name)
+                .values(locked_until=now + LOCKOUT, failed_logins=0)
+                .execution_options(synchronize_session=False)
+            )
+            audit(session, actor=name, action="login.locked", detail=f"{addresses} addresses")
+    audit(session, actor=name, action="login.failed")
+
+
+def authenticate(session: Session, *, username: str, password: str, address: str = "unknown") -> StaffUser:
+    """The user, or Unauthorized with a Chinese message (policy above); ``address`` is the client's."""
+    now = utcnow()
+    name, key = username.strip(), login_key(username, address)
+    user = None if NUL in name else session.scalar(select(StaffUser).where(StaffUser.username == name))
+    counted = session.get(LoginFailure, key)
+    # The one Argon2 verification of every attempt, whatever happens next.
+    matches = password_matches(user.password_hash if user is not None else dummy_hash(), password)
+    blocked_until = as_utc(counted.blocked_until) if counted and counted.blocked_until else None
+    if blocked_until is not None and blocked_until > now:
+        minutes = max(1, int((blocked_until - now).total_seconds() // 60) + 1)
+        raise Unauthorized("locked", f"登录失败次数过多，该用户名已在您当前的网络上临时锁定，请{minutes}分钟后再试。")
+    locked = user is not None and user.locked_until is not None and as_utc(user.locked_until) > now
+    if user is None or not matches or user.disabled or locked:
+        # Whatever the reason, the same counting and the same answer: none of them tells which it was.
+        _count_failure(session, key=key, now=now)
+        _count_account_failure(session, name=name, now=now)
+        raise Unauthorized("bad_credentials", BAD_CREDENTIALS)
+    session.execute(delete(LoginFailure).where(LoginFailure.username == key[0], LoginFailure.address == key[1]))
     user.failed_logins, user.locked_until = 0, None
     audit(session, actor=user.username, action="login")
     return user
 
 
-def log_in(make_session: sessionmaker[Session], *, username: str, password: str, kind: str) -> tuple[str, str]:
+def forget_old_failures(make_session: sessionmaker[Session]) -> None:
+    """Drop counts of addresses whose last failure is older than FORGET_AFTER (their own transaction)."""
+    try:
+        with make_session() as session, session.begin():
+            session.execute(delete(LoginFailure).where(LoginFailure.last_failed_at < utcnow() - FORGET_AFTER))
+    except SQLAlchemyError as exc:  # housekeeping only: the next failure tries again
+        log.warning("could not forget old login failures: %s", exc)
+
+
+def log_in(
+    make_session: sessionmaker[Session], *, username: str, password: str, kind: str, address: str = "unknown"
+) -> tuple[str, str]:
     """Check the password and issue a token of ``kind``: (token, role).
 
-    Runs in its own transaction so that a failure is counted (and may lock the
-    account) even though Unauthorized is raised. Argon2 is slow on purpose: call
-    it off the event loop.
+    ``address`` is the client's address (for the per-address back-off). Runs in its own
+    transaction so that a failure is counted even though Unauthorized is raised. Argon2 is slow
+    on purpose: call it off the event loop.
     """
     with make_session() as session:
         try:
-            user = authenticate(session, username=username, password=password)
+            user = authenticate(session, username=username, password=password, address=address)
         except Unauthorized:
-            session.commit()  # keep the failure count and any lock
+            session.commit()  # keep the failure counts and any lock
+            forget_old_failures(make_session)
             raise
         token, _ = issue_token(session, user=user, kind=kind)
         session.commit()
@@ -311,6 +456,16 @@ def get_entry(session: Session, *, entry_id: int) -> FaqEntry:
     return entry
 
 
+def search_terms(q: str | None) -> list[str]:
+    """The words a staff search looks for: the first MAX_SEARCH_TERMS distinct ones of its first MAX_SEARCH_CHARS.
+
+    Each word adds three LIKE conditions; SQLite refuses a query of a few hundred words
+    ("Expression tree is too large") and no useful search needs more than a handful.
+    """
+    words = (q or "")[:MAX_SEARCH_CHARS].replace(NUL, " ").split()
+    return list(dict.fromkeys(words))[:MAX_SEARCH_TERMS]
+
+
 def list_entries(
     session: Session,
     *,
@@ -327,7 +482,7 @@ def list_entries(
         stmt = stmt.where(FaqEntry.topic == topic)
     if status:
         stmt = stmt.where(FaqEntry.status == status)
-    for word in (q or "").replace(NUL, " ").split():
+    for word in search_terms(q):
         like = f"%{word}%"
         alternatives = cast(FaqEntry.alternatives, String)  # JSON list as text: good enough to search
         stmt = stmt.where(or_(FaqEntry.question.like(like), FaqEntry.answer.like(like), alternatives.like(like)))
@@ -456,25 +611,41 @@ def is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
-def record_feedback(session: Session, *, faq_id: Any, rating: Any) -> None:
+def record_feedback(session: Session, *, faq_id: Any, rating: Any) -> bool:
+    """Count a resident's 👍/👎 on a published answer; True if it was counted.
+
+    Any other id (a draft, a deleted entry, one that does not or cannot exist) is accepted and
+    ignored, and the caller gives the same answer for all of them: feedback cannot be used to
+    find out which ids exist, and a resident who rates an answer unpublished since then is
+    thanked, not shown an error. Only a rating or an id of the wrong type is refused.
+    """
     if rating not in ("up", "down"):
         raise Invalid("invalid_rating", "rating 必须是 up 或 down。")
-    if not is_id(faq_id) or session.get(FaqEntry, faq_id) is None:
-        raise NotFound("not_found", "没有这个答复条目。")
+    if not isinstance(faq_id, int) or isinstance(faq_id, bool):
+        raise Invalid("invalid_faq_id", "faq_id 必须是整数。")
+    if not is_id(faq_id):
+        return False
+    published = select(FaqEntry.id).where(
+        FaqEntry.id == faq_id, FaqEntry.status == "published", FaqEntry.deleted_at.is_(None)
+    )
+    if session.scalar(published) is None:
+        return False
     session.add(AnswerFeedback(faq_id=faq_id, rating=1 if rating == "up" else -1))
+    return True
 
 
 def feedback_summary(session: Session) -> list[dict[str, Any]]:
-    """Per entry: 👍 and 👎 counts, entries with the worst ratio first."""
+    """Per published entry: 👍 and 👎 counts, entries with the worst ratio first (no drafts, nothing deleted)."""
     rows = session.execute(
         select(
             AnswerFeedback.faq_id,
+            FaqEntry.question,
             func.count().filter(AnswerFeedback.rating > 0),
             func.count().filter(AnswerFeedback.rating < 0),
-        ).group_by(AnswerFeedback.faq_id)
+        )
+        .join(FaqEntry, FaqEntry.id == AnswerFeedback.faq_id)
+        .where(FaqEntry.status == "published", FaqEntry.deleted_at.is_(None))
+        .group_by(AnswerFeedback.faq_id, FaqEntry.question)
     ).all()
-    summary = []
-    for faq_id, ups, downs in rows:
-        entry = session.get(FaqEntry, faq_id)
-        summary.append({"faq_id": faq_id, "question": entry.question if entry else "", "up": ups, "down": downs})
+    summary = [{"faq_id": faq_id, "question": question, "up": up, "down": down} for faq_id, question, up, down in rows]
     return sorted(summary, key=lambda r: (-(r["down"] / (r["up"] + r["down"])), -r["down"]))

@@ -12,7 +12,8 @@ from knowledge.models import Base
 
 TABLES = {
     "documents", "clauses", "targets", "faq_entries", "staff_users", "staff_tokens",
-    "faq_revisions", "audit_events", "unanswered_questions", "answer_feedback", "alembic_version",
+    "faq_revisions", "audit_events", "unanswered_questions", "answer_feedback", "login_failures",
+    "alembic_version",
 }  # fmt: skip
 
 

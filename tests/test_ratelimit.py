@@ -1,10 +1,10 @@
-"""web/ratelimit.py against the real Redis on 127.0.0.1 (what several workers and replicas share)."""
+"""knowledge/ratelimit.py against the real Redis on 127.0.0.1 (what several workers and replicas share)."""
 
 import uuid
 
 import pytest
 
-from web.ratelimit import RateLimiter, limit_from_env
+from knowledge.ratelimit import RateLimiter, limit_from_env
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 

@@ -33,7 +33,7 @@ from knowledge.answering import Answer, source_line
 from knowledge.models import AuditEvent, StaffUser
 from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
 from web import keys
-from web.api import client_address
+from web.api import came_over_tls, client_address
 from web.auth import SESSION_COOKIE, db, session_user
 from web.errors import HTTP_MESSAGES
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
@@ -277,7 +277,7 @@ def login_page(
     }
     response = render(request, "login.html", context, who=None, status=status)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin", secure=request.secure
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/admin", secure=came_over_tls(request)
     )
     return response
 
@@ -306,7 +306,12 @@ async def login(request: web.Request) -> web.Response:
 
     try:
         token, _ = await asyncio.to_thread(
-            staff.log_in, request.app[SESSIONMAKER], username=username, password=password, kind="session"
+            staff.log_in,
+            request.app[SESSIONMAKER],
+            username=username,
+            password=password,
+            kind="session",
+            address=client_address(request),
         )
     except staff.Unauthorized as exc:
         return login_page(request, username=username, problem=exc.message, status=401)
@@ -317,7 +322,7 @@ async def login(request: web.Request) -> web.Response:
         httponly=True,
         samesite="Strict",
         path="/admin",
-        secure=request.secure,
+        secure=came_over_tls(request),  # also behind the TLS ingress (X-Forwarded-Proto, WEB_PROXIES_COUNT)
         max_age=int(staff.TOKEN_TTL["session"].total_seconds()),
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin")

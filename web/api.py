@@ -18,7 +18,7 @@ from knowledge.models import AuditEvent
 from knowledge.staff import FaqInput, Invalid
 from web.auth import api_user, db
 from web.errors import json_error
-from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
+from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
 
 routes = web.RouteTableDef()
 OPENAPI_FILE = Path(__file__).with_name("openapi.yml")
@@ -48,15 +48,44 @@ def entry_id(request: web.Request) -> int:
     return number
 
 
+def trusted_proxies() -> int:
+    """``WEB_PROXIES_COUNT``: how many proxies in front of this service may be believed (0: none)."""
+    raw = os.environ.get("WEB_PROXIES_COUNT", "0") or "0"
+    return int(raw) if raw.strip().isdigit() else 0
+
+
 def client_address(request: web.Request) -> str:
     """The client's address for rate limits. Behind N trusted proxies (``WEB_PROXIES_COUNT=N``, e.g. 1
     behind the ingress) it is the N-th address from the right of X-Forwarded-For; otherwise the peer."""
-    proxies = int(os.environ.get("WEB_PROXIES_COUNT", "0") or 0)
+    proxies = trusted_proxies()
     if proxies > 0:
         forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.remote or "unknown"
+
+
+def came_over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over HTTPS (then cookies get ``Secure``).
+
+    Behind the same N trusted proxies as for the client address, the scheme the outermost of them
+    received, from X-Forwarded-Proto (N-th value from the right, or its only value when proxies
+    overwrite the header, as deploy/nginx.conf does). Without trusted proxies the header is anyone's
+    to forge and is ignored: only a TLS connection to this process counts (``request.secure``).
+    """
+    proxies = trusted_proxies()
+    if proxies > 0:
+        schemes = [s.strip().lower() for s in request.headers.get("X-Forwarded-Proto", "").split(",") if s.strip()]
+        if schemes:
+            return schemes[-proxies if len(schemes) >= proxies else 0] == "https"
+    return request.secure
+
+
+def load_openapi(path: Path | None = None) -> bytes:
+    """web/openapi.yml as JSON bytes. Parsing the YAML takes about 145 ms, so init_app does it once
+    at start and the handler only sends the bytes (it is public and the readiness probe)."""
+    spec = yaml.safe_load((path or OPENAPI_FILE).read_text(encoding="utf-8"))
+    return json.dumps(spec, ensure_ascii=False).encode("utf-8")
 
 
 def preview(entry) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -65,8 +94,8 @@ def preview(entry) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 @routes.get("/api/v1/openapi.json")
-async def openapi(_: web.Request) -> web.Response:
-    return web.json_response(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_JSON], content_type="application/json", charset="utf-8")
 
 
 @routes.post("/api/v1/login")
@@ -79,7 +108,12 @@ async def login(request: web.Request) -> web.Response:
         raise Invalid("invalid_body", "请提供用户名 username 和密码 password。")
 
     token, role = await asyncio.to_thread(
-        staff.log_in, request.app[SESSIONMAKER], username=username, password=password, kind="api"
+        staff.log_in,
+        request.app[SESSIONMAKER],
+        username=username,
+        password=password,
+        kind="api",
+        address=client_address(request),
     )
     return web.json_response({"token": token, "role": role, "expires_in": 8 * 3600})
 
@@ -256,13 +290,18 @@ async def handle_inbox(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/feedback")
 async def post_feedback(request: web.Request) -> web.Response:
-    """Public: the widget posts 👍/👎 for an answer. Rate-limited per address."""
+    """Public: the widget posts 👍/👎 for an answer. Rate-limited per address.
+
+    201 when counted (a published entry); 200 with the same body for any other integer id (draft,
+    deleted, missing, out of range), which is accepted and ignored: the answer does not tell which
+    ids exist, and the widget (which takes 200 and 201 as success) thanks the resident either way.
+    """
     if not await request.app[FEEDBACK_LIMITER].allow(client_address(request)):
         return json_error(429, "too_many_requests", "反馈提交太频繁，请稍后再试。")
     data = await body(request)
     with db(request) as session:
-        staff.record_feedback(session, faq_id=data.get("faq_id"), rating=data.get("rating"))
-    return web.json_response({"ok": True, "message": "感谢您的反馈！"}, status=201)
+        counted = staff.record_feedback(session, faq_id=data.get("faq_id"), rating=data.get("rating"))
+    return web.json_response({"ok": True, "message": "感谢您的反馈！"}, status=201 if counted else 200)
 
 
 @routes.get("/api/v1/feedback")

@@ -12,11 +12,11 @@ from aiohttp import web
 from bot.guard import install_log_masking
 from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
+from knowledge.ratelimit import RateLimiter
 from web import api, transfer_api, widget
 from web.admin import setup_admin
 from web.errors import error_middleware
-from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, SESSIONMAKER
-from web.ratelimit import RateLimiter
+from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
@@ -46,6 +46,7 @@ def init_app(url: str | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[FEEDBACK_LIMITER] = RateLimiter(name="feedback", limit=30, per_seconds=60)
     app[LOGIN_LIMITER] = RateLimiter(name="login", limit=20, per_seconds=60)
+    app[OPENAPI_JSON] = api.load_openapi()  # once, before serving: never parsed per request
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         upgrade_to_head(url)

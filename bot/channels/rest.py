@@ -30,7 +30,7 @@ from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
 from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
-from web.ratelimit import RateLimiter, limit_from_env
+from knowledge.ratelimit import RateLimiter, limit_from_env
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()  # this channel is always configured, so every Rasa process gets them

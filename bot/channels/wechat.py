@@ -51,7 +51,7 @@ from bot.channels.wechat_protocol import (
 )
 from bot.guard import SORRY, TOO_FAST, screen
 from knowledge.privacy import install_log_masking
-from web.ratelimit import RateLimiter, connect_redis, limit_from_env
+from knowledge.ratelimit import RateLimiter, connect_redis, limit_from_env
 
 logger = logging.getLogger(__name__)
 

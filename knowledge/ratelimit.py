@@ -1,6 +1,10 @@
 """Fixed-window rate limits, shared by every worker and replica when Redis is configured.
 
-Used by the staff service (login, feedback) and by Rasa's resident channels (per sender, per IP).
+Used by the staff service (login, feedback) and by Rasa's resident channels (per sender, per IP),
+so it lives in the ground-floor package ``knowledge``: ``bot`` and ``web`` both import it, and
+neither has to import the other. It imports nothing of this project, so the Rasa image needs
+only this file (and ``knowledge/__init__.py``).
+
 With ``REDIS_URL`` set, the counters live in Redis (``INCR`` + ``EXPIRE`` in one round trip), so
 several Sanic workers or Kubernetes replicas enforce one limit together; without it they live in
 this process (the embedded default: one worker). If Redis is unreachable the limiter lets messages
