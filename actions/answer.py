@@ -18,10 +18,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.guard import SORRY, install_log_masking
+from bot.guard import SORRY
 from knowledge.answering import Answer, AnswerEngine, not_covered
 from knowledge.db import get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
+from knowledge.privacy import install_log_masking
 from knowledge.topics import INTENT_TOPICS
 
 log = logging.getLogger(__name__)

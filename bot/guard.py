@@ -7,14 +7,17 @@
   (nothing of them is stored);
 - Rasa's "/intent{...}" syntax is accepted only for the payloads our own buttons send;
   anything else typed with a leading "/" is treated as ordinary words;
-- ID numbers (checksum-valid), mobile numbers and bank-card numbers (Luhn-valid) are replaced
-  by placeholders (``[身份证号]``…), so the tracker store, logs and inbox never hold them
-  and NLU still reads the rest of the sentence.
+- personal data (ID numbers, mobiles, bank cards, e-mails, QQ and WeChat ids, in the shapes
+  residents type them: see ``knowledge/privacy.py``) is replaced by placeholders
+  (``[身份证号]``…), so the tracker store, logs and inbox never hold it and NLU still reads the
+  rest of the sentence.
+
+Log masking (``install_log_masking``) lives in ``knowledge/privacy.py`` with the masking itself:
+the Rasa process, the action server and the staff service all install it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -62,25 +65,3 @@ def screen(raw: object) -> Screened:
         if not text:
             return Screened(reply=EMPTY)
     return Screened(text=mask_personal_data(text))
-
-
-def install_log_masking() -> None:
-    """Mask personal data in every log record this process creates, whatever logger or handler
-    it goes to (defence in depth: the channels already mask before Rasa sees a message)."""
-    make_record = logging.getLogRecordFactory()
-    if getattr(make_record, "masks_personal_data", False):
-        return
-
-    def masked_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
-        record = make_record(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's own problem
-            return record
-        masked = mask_personal_data(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return record
-
-    masked_record.masks_personal_data = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(masked_record)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.guard import install_log_masking
 from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
+from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter
 from web import api, transfer_api, widget
 from web.admin import setup_admin

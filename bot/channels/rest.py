@@ -29,7 +29,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
-from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
+from bot.guard import SORRY, TOO_FAST, screen
+from knowledge.privacy import install_log_masking, pseudonymous_sender
 from knowledge.ratelimit import RateLimiter, limit_from_env
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class ResidentRestInput(InputChannel):
             sender = payload.get("sender")
             if not isinstance(sender, str) or not SENDER.fullmatch(sender):
                 return bad_request("请求缺少有效的 sender（1–128 个字母、数字或 _.:@-）。")
+            sender = pseudonymous_sender(sender)  # an ID number or phone as sender id is never stored
 
             if not await self.ip_limiter.allow(client_ip(request)) or not await self.sender_limiter.allow(sender):
                 return response.json([{"recipient_id": sender, "text": TOO_FAST}], status=429)

@@ -49,7 +49,8 @@ from bot.channels.wechat_protocol import (
     text_reply_xml,
     timestamp_fresh,
 )
-from bot.guard import SORRY, TOO_FAST, install_log_masking, screen
+from bot.guard import SORRY, TOO_FAST, screen
+from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter, connect_redis, limit_from_env
 
 logger = logging.getLogger(__name__)
