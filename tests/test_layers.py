@@ -32,6 +32,11 @@ def test_the_resident_channels_never_import_the_staff_service() -> None:
     assert offending == {}
 
 
+def test_the_staff_service_never_imports_the_resident_channels() -> None:
+    offending = {path: names for path, names in imported_packages("web").items() if "bot" in names}
+    assert offending == {}
+
+
 def test_the_knowledge_package_imports_nothing_above_it() -> None:
     offending = {path: names - {"knowledge"} for path, names in imported_packages("knowledge").items()}
     assert {path: names for path, names in offending.items() if names} == {}
