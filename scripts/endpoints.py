@@ -4,8 +4,9 @@ Rasa 3.6 refuses to start on an unset ``${VAR}`` in endpoints.yml, so the file i
 - ``ACTION_SERVER_URL``  action server webhook (default http://localhost:5055/webhook);
 - ``TRACKER_STORE_URL``  where conversations live, so they survive restarts:
   ``sqlite:///var/tracker.sqlite3`` (default, embedded) or ``postgresql://user:pass@host:5432/db``;
-- ``REDIS_URL``          e.g. ``redis://127.0.0.1:6379/0``: Rasa's RedisLockStore, needed for
-  several Sanic workers or replicas (without it Rasa uses one worker and an in-memory lock).
+- ``REDIS_URL``          e.g. ``redis://127.0.0.1:6379/0``: the conversation lock in Redis
+  (bot/lock_store.py), needed for several Sanic workers or replicas (without it: one worker and
+  an in-memory lock).
 Standard library only: it runs in either environment.
 """
 
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 DEFAULT_TRACKER_STORE = "sqlite:///var/tracker.sqlite3"
 # Rasa's SQLTrackerStore without a disk wait per turn (bot/rasa_speedups.py).
 TRACKER_STORE = "bot.rasa_speedups.TunedSQLTrackerStore"
+IN_MEMORY_LOCK_STORE = "bot.lock_store.SignallingInMemoryLockStore"
 
 
 def tracker_store(url: str) -> dict[str, object]:
@@ -48,7 +50,7 @@ def lock_store(url: str) -> dict[str, object]:
     if parts.scheme not in ("redis", "rediss"):
         raise SystemExit(f"REDIS_URL: unsupported scheme {parts.scheme!r} (use redis://host:6379/0)")
     store: dict[str, object] = {
-        "type": "redis",
+        "type": "bot.lock_store.AtomicRedisLockStore",  # Rasa's, with atomic ticket changes
         "url": parts.hostname or "localhost",
         "port": parts.port or 6379,
         "db": int(parts.path.lstrip("/") or 0),
@@ -65,8 +67,8 @@ def endpoints(env: dict[str, str]) -> str:
         "action_endpoint": {"url": env.get("ACTION_SERVER_URL") or "http://localhost:5055/webhook"},
         "tracker_store": tracker_store(env.get("TRACKER_STORE_URL") or DEFAULT_TRACKER_STORE),
     }
-    if env.get("REDIS_URL"):
-        config["lock_store"] = lock_store(env["REDIS_URL"])
+    # The conversation lock (bot/lock_store.py): in Redis for several workers, else in memory.
+    config["lock_store"] = lock_store(env["REDIS_URL"]) if env.get("REDIS_URL") else {"type": IN_MEMORY_LOCK_STORE}
     # JSON is YAML: no quoting pitfalls for passwords with ':' or '#'.
     return "# written by scripts/endpoints.py from the environment; do not edit\n" + "\n".join(
         f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in config.items()

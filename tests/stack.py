@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -36,16 +38,45 @@ def trained_model() -> Path:
     return models[-1]
 
 
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Signal the process and, when it leads its own process group (``start_new_session``), every
+    process in that group: Sanic's worker processes outlive a terminated main process otherwise."""
+    if _group_alive(process):  # a group with the process's id exists only if it leads one
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+    elif process.poll() is None:
+        process.send_signal(sig)
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    """Whether a live (not zombie) process remains in the group the process leads."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == process.pid and state != "Z":
+            return True
+    return False
+
+
 def stop(*processes: subprocess.Popen, timeout: float = 30, kill: bool = False) -> None:
-    """Ask servers to stop (or kill them), together; kill any still running after ``timeout`` seconds."""
+    """Ask servers to stop (or kill them), together, workers included; kill any still running
+    after ``timeout`` seconds. No process of a server's group is left behind."""
     for process in processes:
-        process.kill() if kill else process.terminate()
+        _signal_group(process, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for process in processes:
         try:
-            process.wait(timeout=timeout)
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        while _group_alive(process) and time.monotonic() < deadline:  # its workers, stopping
+            time.sleep(0.1)
+        if _group_alive(process):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 class Postgres:
@@ -160,7 +191,12 @@ class Stack:
     def start_process(self, name: str) -> None:
         with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own handle
             self.processes[name] = subprocess.Popen(
-                self.commands[name], cwd=PROJECT_ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT
+                self.commands[name],
+                cwd=PROJECT_ROOT,
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() reaches its Sanic workers too
             )
 
     def stop_process(self, name: str, *, kill: bool = False) -> None:

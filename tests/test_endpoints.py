@@ -16,13 +16,13 @@ def endpoints(**env: str) -> dict:
     return yaml.safe_load(out)
 
 
-def test_embedded_default_keeps_conversations_in_sqlite_without_a_lock_store():
+def test_embedded_default_keeps_conversations_in_sqlite_with_an_in_memory_lock():
     config = endpoints()
     assert config["action_endpoint"] == {"url": "http://localhost:5055/webhook"}
     assert config["tracker_store"] == {
         "type": "bot.rasa_speedups.TunedSQLTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
     }  # fmt: skip
-    assert "lock_store" not in config
+    assert config["lock_store"] == {"type": "bot.lock_store.SignallingInMemoryLockStore"}
 
 
 def test_production_uses_postgresql_and_the_redis_lock_store():
@@ -35,7 +35,7 @@ def test_production_uses_postgresql_and_the_redis_lock_store():
     expected |= {"port": 5433, "db": "conversations", "login_db": "postgres"}
     expected |= {"username": "rasa", "password": "p@ss:w#rd"}
     assert config["tracker_store"] == expected
-    assert config["lock_store"]["type"] == "redis"
+    assert config["lock_store"]["type"] == "bot.lock_store.AtomicRedisLockStore"
     assert (config["lock_store"]["url"], config["lock_store"]["port"], config["lock_store"]["db"]) == (
         "redis.internal", 6380, 2)  # fmt: skip
     assert config["lock_store"]["password"] == "secret"

@@ -15,6 +15,7 @@ import redis
 import requests
 from sqlalchemy import create_engine, text
 
+from bot.guard import SORRY
 from knowledge.build import build
 from tests.stack import Postgres, Stack, plain_postgres_url, said
 
@@ -70,6 +71,14 @@ def child_processes(pid: int) -> list[int]:
     return children
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a reaped or zombie process serves nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_two_rasa_workers_and_two_action_workers_serve(prod: Stack):
     deadline = time.monotonic() + 120  # the stack is ready when one worker answers; the other may follow
     while (ready := (prod.workdir / "rasa.log").read_text(errors="replace").count("Rasa server is up and running")) < 2:
@@ -95,26 +104,77 @@ def test_conversations_are_stored_in_postgresql(prod: Stack, databases: tuple[st
     assert count >= 3  # user message, the action's events, the bot's reply
 
 
-def test_concurrent_messages_in_one_conversation_are_processed_in_order(prod: Stack):
-    """Ten messages of one resident, sent 50 ms apart without waiting for replies, reach both workers;
-    the Redis lock store serialises them: stored in the order sent, each answered before the next."""
+def send_concurrently(stack: Stack, count: int, spacing: float = 0.05) -> tuple[str, list[str], list[str]]:
+    """``count`` messages of one new resident, sent ``spacing`` s apart without waiting for replies:
+    (sender, questions, replies)."""
     sender = f"r-{uuid.uuid4().hex[:8]}"
-    questions = ["加装电梯", "托位", "积分落户", "蓝领公寓", "共有产权房"] * 2
-    questions = [f"{q}（第{i + 1}问）" for i, q in enumerate(questions)]
+    topics = ["加装电梯", "托位", "积分落户", "蓝领公寓", "共有产权房"]
+    questions = [f"{topics[i % len(topics)]}（第{i + 1}问）" for i in range(count)]
 
     def send(i: int) -> str:
-        time.sleep(0.05 * i)
-        return said(prod.ask(sender, questions[i], timeout=120))
+        time.sleep(spacing * i)
+        return said(stack.ask(sender, questions[i], timeout=120))
 
-    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
-        replies = list(pool.map(send, range(len(questions))))
-    assert all(replies)
-    events = [e for e in tracker_events(prod, sender) if e.get("event") in ("user", "bot")]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        replies = list(pool.map(send, range(count)))
+    return sender, questions, replies
+
+
+def assert_stored_in_order_and_answered(stack: Stack, sender: str, questions: list[str], replies: list[str]) -> None:
+    # Every message was answered for real (no apology: a message queued behind the resident's
+    # earlier ones is timed from its turn), and the conversation holds each one, in order.
+    assert [SORRY in r for r in replies] == [False] * len(questions), replies
+    assert all("来源" in r for r in replies), replies
+    events = [e for e in tracker_events(stack, sender) if e.get("event") in ("user", "bot")]
     assert [e["text"] for e in events if e["event"] == "user"] == questions
     kinds = [e["event"] for e in events]
     for i, kind in enumerate(kinds[:-1]):  # every user turn is answered before the next user turn
         if kind == "user":
             assert kinds[i + 1] == "bot", kinds
+
+
+def test_concurrent_messages_in_one_conversation_are_processed_in_order(prod: Stack):
+    """Ten messages of one resident, sent 50 ms apart without waiting for replies, reach both workers;
+    the conversation lock (bot/lock_store.py) serialises them: stored in the order sent, each
+    answered before the next."""
+    assert_stored_in_order_and_answered(prod, *send_concurrently(prod, 10))
+
+
+@pytest.fixture(scope="module")
+def prod3(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -> Iterator[Stack]:
+    kb_url, tracker_url = databases
+    stack = Stack(
+        kb_url=kb_url,
+        workdir=tmp_path_factory.mktemp("prod3"),
+        tracker_store_url=tracker_url,
+        redis_url=REDIS_URL,
+        rasa_workers=3,
+        action_workers=2,
+        rasa_token=TOKEN,
+        env={"RATE_LIMIT_PER_SENDER": "0/60"},  # 30 messages in a second from one resident
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_thirty_concurrent_messages_over_three_workers_are_processed_in_order(prod3: Stack):
+    """The stress variant: 30 messages of one resident, 3 Rasa workers."""
+    assert_stored_in_order_and_answered(prod3, *send_concurrently(prod3, 30, spacing=0.02))
+
+
+def test_stopping_the_stack_leaves_no_worker_behind(tmp_path: Path, databases: tuple[str, str]):
+    """Sanic's worker processes are stopped with their main process (tests/stack.py)."""
+    kb_url, tracker_url = databases
+    stack = Stack(kb_url=kb_url, workdir=tmp_path, tracker_store_url=tracker_url, redis_url=REDIS_URL, rasa_workers=2)
+    stack.start()
+    pids = {name: [p.pid, *child_processes(p.pid)] for name, p in stack.processes.items()}
+    assert len(pids["rasa"]) >= 3  # the main process and its two workers
+    stack.stop()
+    alive = [pid for group in pids.values() for pid in group if running(pid)]
+    assert alive == [], [Path(f"/proc/{pid}/stat").read_text(errors="replace")[:160] for pid in alive]
 
 
 def test_rate_limits_are_shared_through_redis(prod: Stack):

@@ -8,8 +8,10 @@ credentials.yml, with what a public endpoint needs in front of Rasa:
   workers and replicas), answered with 429 and a polite message in the usual reply format;
 - client-supplied ``metadata`` and ``input_channel`` are ignored (they would be stored);
 - the resident always gets a reply: if Rasa produced nothing (action server down) or took
-  longer than ``ANSWER_TIMEOUT`` seconds, a short apology in Chinese. A slow answer keeps
-  running and is stored in the conversation.
+  longer than ``ANSWER_TIMEOUT`` seconds from the start of the message's turn, a short apology
+  in Chinese. A slow answer keeps running and is stored in the conversation. A message that
+  waits behind the same resident's earlier messages (Rasa's conversation lock) is timed from
+  its turn, up to ``QUEUE_TIMEOUT`` seconds of waiting.
 Body errors (not UTF-8, not JSON, no sender) get 400 with a Chinese message, never a 500.
 """
 
@@ -30,6 +32,7 @@ from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
 from bot.guard import SORRY, TOO_FAST, screen
+from bot.lock_store import TURN_STARTED
 from knowledge.privacy import install_log_masking, pseudonymous_sender
 from knowledge.ratelimit import RateLimiter, limit_from_env
 
@@ -61,6 +64,7 @@ class ResidentRestInput(InputChannel):
     def __init__(self) -> None:
         install_log_masking()
         self.answer_timeout = float(os.environ.get("ANSWER_TIMEOUT", "6"))
+        self.queue_timeout = float(os.environ.get("QUEUE_TIMEOUT", "30"))
         per_sender = limit_from_env("RATE_LIMIT_PER_SENDER", "20/60")
         per_ip = limit_from_env("RATE_LIMIT_PER_IP", "300/60")
         self.sender_limiter = RateLimiter(name="rest-sender", limit=per_sender[0], per_seconds=per_sender[1])
@@ -102,13 +106,27 @@ class ResidentRestInput(InputChannel):
     async def _answer(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str, sender: str
     ) -> list[dict[str, Any]]:
+        """Rasa's reply to one message; the apology if it fails, or takes longer than ANSWER_TIMEOUT
+        once its turn has started. A message queued behind the same resident's earlier messages
+        (bot/lock_store.py signals its turn) waits up to QUEUE_TIMEOUT for the turn first."""
         collector = CollectingOutputChannel()
-        task = asyncio.ensure_future(on_new_message(UserMessage(text, collector, sender, input_channel=self.name())))
+        turn_started = asyncio.Event()
+        context = TURN_STARTED.set(turn_started)  # copied into the task's context
         try:
+            message = UserMessage(text, collector, sender, input_channel=self.name())
+            task = asyncio.ensure_future(on_new_message(message))
+        finally:
+            TURN_STARTED.reset(context)
+        try:
+            waiting = asyncio.ensure_future(turn_started.wait())
+            await asyncio.wait({task, waiting}, timeout=self.queue_timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
             await asyncio.wait_for(asyncio.shield(task), self.answer_timeout)
         except asyncio.TimeoutError:
             logger.warning(
-                "no answer within %.1f s; apologised, the answer is still being processed", self.answer_timeout
+                "no answer within %.1f s of its turn (%s); apologised, the answer is still being processed",
+                self.answer_timeout,
+                "started" if turn_started.is_set() else "still queued",
             )
             self._running.add(task)
             task.add_done_callback(self._finished_late)
