@@ -110,6 +110,10 @@ def _with_district_note(answer: Answer, district: str | None) -> Answer:
     return answer
 
 
+def _weight(hit: Hit) -> float:
+    return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
+
+
 class AnswerEngine:
     def __init__(self, make_session: sessionmaker[Session]) -> None:
         self.make_session = make_session
@@ -293,6 +297,30 @@ class AnswerEngine:
             answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
         return _with_district_note(answer, district)
 
+    def hits(self, *, text: str, topic: str | None = None, limit: int = 8) -> list[Hit]:
+        """The ranked matches of ``text`` (entries and clause sentences), for a caller that decides
+        itself whether one is good enough (actions/steps.py)."""
+        with self.make_session() as session:
+            index = self._current_index(session)
+            return index.search(text, topics=[topic] if topic else None, limit=limit, query_terms=terms(text))
+
+    def answer_hit(self, hit: Hit, *, related_to: list[Hit] | None = None) -> Answer | None:
+        """The cited answer a hit stands for (None if unpublished since), with related entries."""
+        with self.make_session() as session:
+            answer = self._answer_for(session, hit)
+            if answer is not None and related_to:
+                answer.related = self._related(session, related_to, exclude=hit.ref, topic=answer.topic)
+            return answer
+
+    def passage_mentioning(self, *, words: list[str], prefix: str) -> Hit | None:
+        """The first clause sentence under ``prefix`` (e.g. the 2022 report) containing every word."""
+        with self.make_session() as session:
+            self._current_index(session)
+        for ref, (clause, sentence) in self._passages.items():
+            if clause.ref.startswith(prefix) and all(w in sentence for w in words):
+                return Hit(ref, 1.0, 1.0)
+        return None
+
     def overview(self, *, topic: str, text: str = "") -> Answer | None:
         """A stand-in answer for a resident who clearly asks about ``topic`` (a long story,
         dialect) but whose exact question no entry matches, framed as "the plan has nothing
@@ -342,17 +370,36 @@ class AnswerEngine:
                         return entry.id, entry.question, hit.coverage
         return None
 
+    def preferred(self, hits: list[Hit], *, text: str, topic: str | None = None) -> list[Hit]:
+        """``hits`` in the order an answer prefers them, whatever their coverage: an entry written
+        as an answer over a clause sentence of a similar score, and for a short question within a
+        topic ("加梯") the topic's general entry when it is nearly as good as the best."""
+        if not hits:
+            return []
+        short = len([t for t in terms(text) if not t.startswith("~")]) <= SHORT_QUERY_WORDS
+        best = self._best(
+            hits,
+            near_tie=NEAR_TIE_SHORT if short else NEAR_TIE,
+            general=self._general.get(topic or ""),
+            min_coverage=0.0,
+            min_passage_coverage=0.0,
+        )
+        assert best is not None
+        return [best, *(h for h in sorted(hits, key=_weight, reverse=True) if h.ref != best.ref)]
+
     @staticmethod
     def _best(
-        hits: list[Hit], *, near_tie: float = NEAR_TIE, general: str | None = None, min_coverage: float = MIN_COVERAGE
+        hits: list[Hit],
+        *,
+        near_tie: float = NEAR_TIE,
+        general: str | None = None,
+        min_coverage: float = MIN_COVERAGE,
+        min_passage_coverage: float = MIN_PASSAGE_COVERAGE,
     ) -> Hit | None:
         """The best good-enough hit; within ``near_tie`` of it, the topic's general entry wins."""
-
-        def weight(hit: Hit) -> float:
-            return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
-
+        weight = _weight
         good = [
-            h for h in hits if h.coverage >= (MIN_PASSAGE_COVERAGE if h.ref.startswith("passage:") else MIN_COVERAGE)
+            h for h in hits if h.coverage >= (min_passage_coverage if h.ref.startswith("passage:") else min_coverage)
         ]
         if not good:
             return None

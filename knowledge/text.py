@@ -46,9 +46,24 @@ def synonyms() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda p: -len(p[0])))
 
 
+@lru_cache(maxsize=1)
+def _traditional_to_simplified():  # type: ignore[no-untyped-def]
+    import opencc  # OpenCC's own dictionaries, inside the wheel: nothing is downloaded
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional characters as simplified ("託育" -> "托育", "戶口" -> "户口"), full-width
+    letters, digits and punctuation as ASCII (NFKC). Residents on traditional input methods are
+    answered like everyone else; replies stay simplified."""
+    return unicodedata.normalize("NFKC", _traditional_to_simplified().convert(text))
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width digits and letters to ASCII), lower case, synonyms to canonical terms."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """Simplified characters, NFKC (full-width digits and letters to ASCII), lower case,
+    synonyms to canonical terms."""
+    text = simplified(text).lower()
     for variant, canonical in synonyms():
         if variant in text and canonical not in text:
             text = text.replace(variant, canonical)

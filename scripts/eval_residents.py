@@ -78,7 +78,7 @@ REPLIES_BY_KIND = {
 TARGETS = {"core": 0.95, "other": 0.85, "follow_up": 0.85, "out_of_scope": 0.90, "chitchat": 1.0, "hostile": 1.0}
 # custom.step values that count as each reply kind (the new answer path names its steps).
 STEP_NAMES = {
-    "not_covered": {"not_covered"},
+    "not_covered": {"not_covered", "refused"},  # refused: a request for others' data or a jailbreak
     "emergency": {"emergency"},
     "greeting": {"greeting"},
     "thanks": {"thanks"},

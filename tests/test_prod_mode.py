@@ -126,11 +126,12 @@ def assert_stored_in_order_and_answered(stack: Stack, sender: str, questions: li
     assert [SORRY in r for r in replies] == [False] * len(questions), replies
     assert all("来源" in r for r in replies), replies
     events = [e for e in tracker_events(stack, sender) if e.get("event") in ("user", "bot")]
-    assert [e["text"] for e in events if e["event"] == "user"] == questions
+    stored = [e["text"] for e in events if e["event"] == "user"]
+    assert stored == questions, f"stored {stored}"
     kinds = [e["event"] for e in events]
     for i, kind in enumerate(kinds[:-1]):  # every user turn is answered before the next user turn
         if kind == "user":
-            assert kinds[i + 1] == "bot", kinds
+            assert kinds[i + 1] == "bot", f"turns {kinds}"
 
 
 def test_concurrent_messages_in_one_conversation_are_processed_in_order(prod: Stack):

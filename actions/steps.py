@@ -1,0 +1,279 @@
+"""The answer path as an ordered list of small named steps (issue 11).
+
+One resident message passes the message steps in order; the first that returns replies decides:
+
+    clicked_button → emergency → foreign_language → chitchat → questions
+
+``questions`` splits the message into up to three questions (knowledge/understanding.py) and
+passes each through the question steps, in order:
+
+    other_city → follow_up → district_fact → topic_answer → story_answer → (not covered)
+
+Every reply names the step that produced it (``Reply.step``): it is logged at debug level with the
+matched entry, and sent to rich clients in the message's custom part, so "which step answered
+this" is one lookup. Fixed reply texts live in domain.yml (``utter_*``) with the other fixed replies.
+
+When to answer and when to say "not covered" is decided from the evidence of the search: the
+share of the question's informative words an entry covers, and, for weaker matches, whether
+Rasa's NLU also places the message in one of the plan's topics. The thresholds below were chosen
+on the dev part of tests/eval/residents.yml and are reported on its held-out part (make eval).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowledge.answering import Answer, AnswerEngine
+from knowledge.parse import REPORT_PREFIX
+from knowledge.search import Hit
+from knowledge.topics import INTENT_TOPICS
+from knowledge.understanding import (
+    Question,
+    asks_about_now,
+    chitchat_kind,
+    is_emergency,
+    is_follow_up,
+    is_foreign_language,
+    is_manipulation,
+    other_city,
+    split_questions,
+    without_greeting,
+)
+
+log = logging.getLogger(__name__)
+
+RESIDENT_TOPICS = ("elevator", "childcare", "hukou", "rental")
+
+# An entry or clause sentence covering this share of a question's informative words answers it.
+ANSWER_COVERAGE = 0.4
+# A weaker match answers only if NLU also puts the message in a topic of the plan this surely.
+WEAK_COVERAGE = 0.15
+WEAK_NLU_CONFIDENCE = 0.5
+# With a previous answer, a question this short that matches nothing well on its own is a follow-up.
+SHORT_FOLLOW_UP = 10
+# NLU this sure of one resident topic (one question): that topic's best match wins within this share.
+NLU_TOPIC_CONFIDENCE = 0.8
+NLU_TOPIC_SHARE = 0.7
+# A district fact from the 2022 report must match the question nearly as well as the best match.
+DISTRICT_SHARE = 0.6
+# "现在/今年": a 2022 report sentence within this share of the best match is preferred.
+NOW_PREFERENCE = 0.5
+NOW_NOTE = "（以上是两份文件中最新的数据，来自2022年的进展报道，不代表现在的情况；最新情况请以有关部门发布为准。）"
+CHITCHAT_RESPONSES = {
+    "greeting": "utter_greet",
+    "thanks": "utter_thank",
+    "goodbye": "utter_goodbye",
+    "about_bot": "utter_capabilities",
+}
+ARE_YOU_A_MACHINE = re.compile(r"机器人|真人|人工智能|你是谁|是人吗|AI", re.IGNORECASE)
+CHITCHAT_INTENTS = {
+    "greet": "greeting",
+    "thank": "thanks",
+    "goodbye": "goodbye",
+    "bot_challenge": "about_bot",
+    "ask_capabilities": "about_bot",
+}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the steps know of one resident message."""
+
+    text: str  # the resident's words, simplified (knowledge.text.simplified)
+    intent: str | None = None
+    confidence: float = 0.0
+    topic_in_context: str | None = None  # the topic of the previous answer
+    previous: str = ""  # the resident's previous words, simplified
+    district: str | None = None
+    faq_id: str | None = None  # a clicked related-question button
+
+
+@dataclass
+class Reply:
+    step: str
+    answer: Answer | None = None  # a cited answer
+    response: str | None = None  # a fixed reply of domain.yml
+    values: dict[str, Any] = field(default_factory=dict)  # for the fixed reply's {placeholders}
+
+    @property
+    def cited(self) -> bool:
+        return self.answer is not None and self.answer.found
+
+
+MessageStep = Callable[[Turn, AnswerEngine], list[Reply] | None]
+QuestionStep = Callable[[Question, Turn, AnswerEngine], Reply | None]
+
+
+# -- message steps -----------------------------------------------------------------------------
+def clicked_button(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    if turn.intent != "choose_faq":
+        return None
+    chosen = engine.answer_entry(faq_id=int(turn.faq_id)) if str(turn.faq_id).isdigit() else None
+    return [Reply("clicked_button", answer=chosen)] if chosen else [Reply("not_covered", response="utter_not_covered")]
+
+
+def emergency(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    return [Reply("emergency", response="utter_emergency")] if is_emergency(turn.text) else None
+
+
+def foreign_language(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    return [Reply("foreign_language", response="utter_foreign_language")] if is_foreign_language(turn.text) else None
+
+
+def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    kind = chitchat_kind(turn.text)
+    if kind is None and turn.intent in CHITCHAT_INTENTS and len(turn.text) <= 12 and turn.confidence >= 0.8:
+        kind = CHITCHAT_INTENTS[turn.intent]
+        if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
+            kind = None  # "你好，托位" asks about the plan after all
+    if kind is None:
+        return None
+    response = CHITCHAT_RESPONSES[kind]
+    if kind == "about_bot" and (turn.intent == "bot_challenge" or ARE_YOU_A_MACHINE.search(turn.text)):
+        response = "utter_bot_challenge"
+    return [Reply(kind, response=response)]
+
+
+def refused(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """Other people's personal data, passwords, "ignore your instructions": declined politely."""
+    return [Reply("refused", response="utter_refused")] if is_manipulation(turn.text) else None
+
+
+def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
+    """Each question of the message through the question steps; distinct answers only."""
+    replies: list[Reply] = []
+    seen: set[tuple[Any, ...]] = set()
+    for question in split_questions(without_greeting(turn.text)):
+        reply = answer_question(question, turn, engine)
+        key = (reply.step, reply.answer.faq_id, reply.answer.text) if reply.answer else (reply.step, reply.response)
+        if key not in seen:
+            seen.add(key)
+            replies.append(reply)
+    cited = [r for r in replies if r.cited]
+    if cited:  # a question the plan doesn't cover beside answered ones: say so once, after them
+        declined = [r for r in replies if not r.cited]
+        return cited + declined[:1]
+    return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
+
+
+MESSAGE_STEPS: list[MessageStep] = [clicked_button, emergency, refused, foreign_language, chitchat, questions]
+
+
+# -- question steps ----------------------------------------------------------------------------
+def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    city = other_city(question.text)
+    if city is None or "杭州" in turn.text:
+        return None
+    if turn.previous and is_follow_up(question.text) and other_city(f"{turn.previous} {question.text}") is None:
+        return None  # "那和湖州呢" after a question on Hangzhou's co-operation with 嘉兴
+    return Reply("other_city", response="utter_other_city", values={"city": city})
+
+
+def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    if not turn.previous or question.context:
+        return None
+    if not is_follow_up(question.text):
+        short = len(question.text) <= SHORT_FOLLOW_UP
+        if not short or any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=question.text, limit=3)):
+            return None  # a question of its own
+    answer = engine.answer_follow_up(
+        previous=turn.previous, text=question.text, topic=turn.topic_in_context, district=turn.district
+    )
+    return Reply("follow_up", answer=answer) if answer.found else None
+
+
+def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A district the 2022 report names a concrete fact about ("那钱塘区有吗" after a lift question)."""
+    if not turn.district:
+        return None
+    short = turn.district.removesuffix("区").removesuffix("市").removesuffix("县")
+    about = f"{turn.previous} {question.text}" if is_follow_up(question.text) else question.text
+    everything = engine.hits(text=about, limit=20)
+    floor = max(WEAK_COVERAGE, DISTRICT_SHARE * everything[0].coverage) if everything else 1.0
+    hits = [h for h in everything if h.ref.startswith(f"passage:{REPORT_PREFIX}") and h.coverage >= floor]
+    for hit in hits:
+        answer = engine.answer_hit(hit)
+        if answer is not None and short in answer.text:
+            return Reply("district_fact", answer=answer)
+    return None
+
+
+def _choose(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
+    hits = engine.preferred(hits, text=text, topic=_nlu_topic(turn))
+    if not hits:
+        return None
+    best = hits[0]
+    if asks_about_now(text):
+        report = [h for h in hits if h.ref.startswith(f"passage:{REPORT_PREFIX}")]
+        if report and report[0].coverage >= NOW_PREFERENCE * best.coverage:
+            return report[0]
+    return best
+
+
+def _nlu_topic(turn: Turn) -> str | None:
+    """The resident topic NLU is sure of, if any."""
+    topic = INTENT_TOPICS.get(turn.intent or "")
+    return topic if topic in RESIDENT_TOPICS and turn.confidence >= NLU_TOPIC_CONFIDENCE else None
+
+
+def _nlu_places_it_in_a_topic(turn: Turn) -> bool:
+    return turn.intent in INTENT_TOPICS and turn.confidence >= WEAK_NLU_CONFIDENCE
+
+
+def _answer_from(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine, step: str) -> Reply | None:
+    chosen = _choose(hits, text, turn, engine)
+    if chosen is None:
+        return None
+    if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and _nlu_places_it_in_a_topic(turn)):
+        return None
+    answer = engine.answer_hit(chosen, related_to=hits)
+    if answer is None:
+        return None
+    if asks_about_now(text) and chosen.ref.startswith(f"passage:{REPORT_PREFIX}"):
+        answer.text += "\n" + NOW_NOTE
+    log.debug("step %s: %s (coverage %.2f, score %.1f)", step, chosen.ref, chosen.coverage, chosen.score)
+    return Reply(step, answer=answer)
+
+
+def topic_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    hits = engine.hits(text=question.text)
+    topic = _nlu_topic(turn)
+    if hits and topic and len(split_questions(turn.text)) == 1:
+        # NLU is sure which resident topic this is ("婴幼儿托育要花多少钱" is not the lift's cost)
+        within = engine.hits(text=question.text, topic=topic)
+        if within and within[0].ref != hits[0].ref and within[0].coverage >= NLU_TOPIC_SHARE * hits[0].coverage:
+            hits = within + [h for h in hits if h.ref not in {w.ref for w in within}]
+    return _answer_from(hits, question.text, turn, engine, "topic_answer")
+
+
+def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A question that needs its story: "像我们这样的家庭，有没有能送孩子白天去的地方？"."""
+    if not question.context:
+        return None
+    text = f"{question.context}，{question.text}"
+    return _answer_from(engine.hits(text=text), text, turn, engine, "story_answer")
+
+
+QUESTION_STEPS: list[QuestionStep] = [other_city_step, follow_up, district_fact, topic_answer, story_answer]
+
+
+def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Reply:
+    for step in QUESTION_STEPS:
+        reply = step(question, turn, engine)
+        if reply is not None:
+            return reply
+    return Reply("not_covered", response="utter_not_covered")
+
+
+def decide(turn: Turn, engine: AnswerEngine) -> list[Reply]:
+    """The replies to one message: the first message step that answers decides."""
+    for step in MESSAGE_STEPS:
+        replies = step(turn, engine)
+        if replies:
+            log.debug("%s: %s", step.__name__, [(r.step, r.answer and r.answer.clause_ref) for r in replies])
+            return replies
+    return [Reply("not_covered", response="utter_not_covered")]

@@ -1,0 +1,187 @@
+"""How a resident's message is read before it is answered (issue 11): plain functions, no I/O.
+
+- ``split_questions``: a long story with the question at the end, or two or three questions in
+  one message, becomes a list of ``Question``s, each with the story sentences before it as context;
+- the recognisers for messages that are not questions about the plan: emergencies, greetings,
+  thanks, goodbyes, questions about the assistant, foreign languages, other cities;
+- ``is_follow_up``: "那2022年呢", "这两个数分别是哪年的", "那余杭区有吗".
+Texts are expected simplified and NFKC-folded (``knowledge.text.simplified``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A clause ends at these; a question may also end at a comma (see split_questions).
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.\s)")
+_CLAUSE_END = re.compile(r"(?<=[，,、])")
+# Words that start a new question inside one sentence: "…多少，还有蓝领公寓谁能住".
+_NEW_QUESTION = re.compile(
+    r"^(还有|另外|以及|再问一下|再问|顺便问一下|顺便问|顺便|还想问|还想知道|第二|第三|二是|三是|其次)"
+)
+# What makes a clause a question (Chinese has no question word order).
+QUESTION_WORDS = re.compile(
+    r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
+    r"有没有|有无|是不是|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
+    r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听"
+)
+MAX_QUESTIONS = 3
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
+
+# Someone in danger now: the assistant answers with the emergency numbers before anything else.
+EMERGENCY = re.compile(
+    r"(被困|困在电梯|困在里面|关在电梯|卡在电梯|电梯.{0,6}(困|卡)住|困住了|出不来|"
+    r"着火|起火|失火|火灾|烧起来|冒烟|火很大|"
+    r"煤气味|燃气味|煤气泄漏|燃气泄漏|漏气|煤气中毒|"
+    r"晕倒|昏倒|昏迷|不省人事|没有呼吸|没呼吸|心脏骤停|心梗|中风|抽搐|大出血|流了很多血|"
+    r"溺水|落水|跳楼|轻生|想自杀|要自杀|"
+    r"抢劫|打劫|有人打人|持刀|砍人|有人闯进|小偷在|入室|"
+    r"救命|快来人|紧急求助)"
+)
+# Not an emergency when it is about the policy: "加装电梯如果被困怎么办" still gets the numbers
+# (safer), but these words mark a question about rules rather than someone in danger now.
+
+_GREETING = re.compile(
+    r"^(你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|有人吗|有人在吗|喂|"
+    r"早上好|上午好|中午好|下午好|晚上好|早安|晚安|老师好|小助手|助手你好|打扰了|打扰一下|侬好)"
+)
+_THANKS = re.compile(r"(谢谢|多谢|感谢|谢啦|谢了|辛苦了|太好了|明白了|知道了|懂了|好的|好滴|ok|收到|了解了|thank)")
+_GOODBYE = re.compile(r"(再见|拜拜|拜|bye|下次再聊|先这样|没事了|没别的|没有别的|不问了|走了)")
+_ABOUT_BOT = re.compile(
+    r"(你是谁|你是什么|你叫什么|你是机器人|机器人吗|是真人|真人吗|人工智能|你能做什么|你能干什么|你会什么|"
+    r"能帮我什么|你能回答什么|可以问什么|能问什么|都知道哪些|知道些什么|有什么功能|怎么用|怎么使用)"
+)
+_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|试一下|试试|测试一下")
+# What is left of a chit-chat message once these are removed shows whether it asks anything.
+_FILLER = re.compile(r"[\s，,。.!！?？~～、…]+|请问|一下|我|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦")
+
+_CITY_NAMES = (
+    "北京 上海 天津 重庆 广州 深圳 南京 苏州 无锡 常州 宁波 温州 绍兴 嘉兴 湖州 金华 台州 丽水 衢州 舟山 "
+    "成都 武汉 西安 长沙 郑州 合肥 厦门 福州 青岛 济南 大连 沈阳 哈尔滨 长春 昆明 贵阳 南昌 南宁 海口 "
+    "石家庄 太原 兰州 乌鲁木齐 西宁 银川 呼和浩特 东莞 佛山 珠海 徐州 香港 澳门 台北 义乌 黄山"
+)
+OTHER_CITIES = tuple(_CITY_NAMES.split())
+# Words that make a message about Hangzhou's co-operation with another city, not that city's policy.
+_CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶|都市圈|长三角|一卡通|互认|通办|协作|联动")
+
+# A follow-up refers to the previous answer.
+_FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|还有|另外|如果是|要是|换成|其中|具体|分别)")
+_FOLLOW_UP_WORDS = re.compile(r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的)")
+FOLLOW_UP_MAX_CHARS = 14
+
+# "现在/今年…多少": the latest figure the documents hold, never claimed to be current.
+NOW_WORDS = re.compile(r"现在|目前|如今|今年|眼下|最新|现阶段|当前|已经|到底|实际")
+HOW_MANY = re.compile(r"多少|几个|几家|几所|几套|几万|数量|进展|完成|建成|建了|达到|有了|实现")
+# Someone asking for other people's data, or trying to make the assistant leave its job.
+MANIPULATION = re.compile(
+    r"忽略.{0,8}(指令|规则|设定|提示|要求)|系统提示|提示词|prompt|管理员模式|开发者模式|越狱|扮演|"
+    r"(密码|口令|账号|token|环境变量|数据库|后台).{0,12}(告诉|给我|发给|发我|输出|打印|是什么|多少)|"
+    r"(告诉|给我|查一下|查查|帮我查|发给我|输出).{0,16}(身份证号|住址|家庭住址|手机号|电话号码|银行卡|密码)|"
+    r"(别人|他人|邻居|某某|张三|李四).{0,8}(身份证|住址|手机号|电话|隐私)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str  # the question itself
+    context: str = ""  # the story sentences around it
+
+
+def _clean(part: str) -> str:
+    return part.strip(" ，,、。；;！!？?")
+
+
+def split_questions(text: str) -> list[Question]:
+    """The questions of a message, in order, at most ``MAX_QUESTIONS``; each with the sentences
+    that tell its story as context. A message without any question word is one question."""
+    sentences = [s for s in (_clean(p) for p in _SENTENCE_END.split(text)) if s]
+    parts: list[str] = []
+    for sentence in sentences:
+        # A sentence with two questions joined by a comma: "托位要达到多少，蓝领公寓谁能住"
+        clauses = [c for c in (_clean(p) for p in _CLAUSE_END.split(sentence)) if c]
+        current = ""
+        for clause in clauses:
+            starts_new = bool(_NEW_QUESTION.match(clause))
+            if current and (starts_new or QUESTION_WORDS.search(current)) and QUESTION_WORDS.search(clause):
+                parts.append(current)
+                current = _NEW_QUESTION.sub("", clause).lstrip("，, ") or clause
+            else:
+                current = f"{current}，{clause}" if current else (_NEW_QUESTION.sub("", clause) or clause)
+        if current:
+            parts.append(current)
+    questions: list[Question] = []
+    story: list[str] = []
+    for part in parts:
+        if QUESTION_WORDS.search(part):
+            questions.append(Question(text=part, context="，".join(story)))
+            story = []
+        else:
+            story.append(part)
+    if not questions:
+        return [Question(text=_clean(text))] if _clean(text) else []
+    if story:  # sentences after the last question belong to it ("…有吗？孩子刚一岁。")
+        last = questions[-1]
+        questions[-1] = Question(text=last.text, context="，".join(filter(None, [last.context, *story])))
+    return questions[:MAX_QUESTIONS]
+
+
+def is_emergency(text: str) -> bool:
+    return bool(EMERGENCY.search(text))
+
+
+def is_foreign_language(text: str) -> bool:
+    """Words in another script, not code: "What is the childcare target?" but not "${jndi:…}"."""
+    if _CJK.search(text) or len(_LATIN_WORD.findall(text)) < 2:
+        return False
+    return len(_NOT_PROSE.sub("", text)) <= 2
+
+
+def chitchat_kind(text: str) -> str | None:
+    """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan."""
+    folded = text.lower().strip()
+    if _ABOUT_BOT.search(folded) and len(folded) <= 24:
+        return "about_bot"
+    rest = _FIRST_TIME.sub("", folded)
+    for pattern in (_GREETING, _THANKS, _GOODBYE):
+        rest = pattern.sub("", rest)
+    rest = _FILLER.sub("", rest)
+    if len(rest) > 2:  # more than a greeting: "你好，托位怎么申请"
+        return None
+    if _GOODBYE.search(folded):
+        return "goodbye"
+    if _THANKS.search(folded):
+        return "thanks"
+    if _GREETING.search(folded):
+        return "greeting"
+    return None
+
+
+def without_greeting(text: str) -> str:
+    """ "你好，请问托位怎么申请" -> "请问托位怎么申请"."""
+    return _GREETING.sub("", text.strip()).lstrip("，,。!！ ") or text
+
+
+def other_city(text: str) -> str | None:
+    """The other city a question is about, unless it is about Hangzhou or its co-operation."""
+    if _CO_OPERATION.search(text):
+        return None
+    return next((city for city in OTHER_CITIES if city in text), None)
+
+
+def is_follow_up(text: str) -> bool:
+    short = len(text) <= FOLLOW_UP_MAX_CHARS
+    return short and bool(_FOLLOW_UP_START.match(text) or _FOLLOW_UP_WORDS.search(text))
+
+
+def asks_about_now(text: str) -> bool:
+    """ "现在托位有多少了": asks for the latest figure, not for the rule."""
+    return bool(NOW_WORDS.search(text) and HOW_MANY.search(text))
+
+
+def is_manipulation(text: str) -> bool:
+    return bool(MANIPULATION.search(text))
