@@ -2,6 +2,8 @@
 
 document ──< clause ──< target
                 └────< faq_entry   (the answer a resident reads rests on one clause)
+
+vocabulary_term: an everyday word residents use -> the plan's term (the search's synonyms)
 """
 
 from __future__ import annotations
@@ -112,6 +114,31 @@ class FaqEntry(Base):
     # Covers the fingerprint the action server reads on every question (queries.kb_fingerprint):
     # the index alone answers it, without reading the rows (p50 at 20,000 entries 9.1 -> 4.0 ms, make bench).
     __table_args__ = (Index("ix_faq_entries_fingerprint", "status", "deleted_at", "version", "updated_at"),)
+
+
+class VocabularyTerm(Base):
+    """An everyday word or abbreviation residents use ("杭户") and the plan's term for it ("落户").
+
+    Questions and knowledge-base texts alike are searched with the variant replaced by the
+    canonical term (knowledge.text), and jieba keeps both whole. Staff edit the list live;
+    ``knowledge/synonyms.yml`` only seeds it (knowledge.build). ``version`` works as for FAQ
+    entries; a deleted row stays (``deleted_at``) so the build does not bring a seeded word back.
+    """
+
+    __tablename__ = "vocabulary_terms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    variant: Mapped[str] = mapped_column(String(40), unique=True)
+    canonical: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
 
 
 class StaffUser(Base):

@@ -13,6 +13,7 @@ from knowledge.models import Base
 TABLES = {
     "documents", "clauses", "targets", "faq_entries", "staff_users", "staff_tokens",
     "faq_revisions", "audit_events", "unanswered_questions", "answer_feedback", "login_failures",
+    "vocabulary_terms",
     "alembic_version",
 }  # fmt: skip
 
