@@ -3,7 +3,9 @@
 1. apply the Alembic migrations;
 2. parse ``knowledge/sources/`` into documents, clauses and targets (upserted by
    document code and clause ref, so FAQ entries keep pointing at the same rows);
-3. load the curated FAQ files ``knowledge/faq/*.yml``.
+3. load the curated FAQ files ``knowledge/faq/*.yml``; an entry whose answer states a figure
+   its clause lacks, or is empty or a placeholder, fails the build before anything is written
+   (``knowledge.grounding``, the same rule as for staff edits).
 
 Running it again changes nothing. An FAQ entry that staff have edited
 (``updated_by`` is not the build) is never overwritten.
@@ -22,6 +24,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge import grounding
 from knowledge.db import create_database_if_missing, session_scope, upgrade_to_head
 from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
@@ -153,6 +156,16 @@ def _upsert_faq(session: Session, seeds: list[FaqSeed], clauses: dict[str, Claus
     unknown = [f"{s.origin}（{s.source}）" for s in seeds if s.source not in clauses]
     if unknown:
         raise FaqFileError("找不到这些 FAQ 引用的条款：" + "；".join(unknown))
+    ungrounded = []
+    for seed in seeds:
+        clause = clauses[seed.source]
+        problem = grounding.check(
+            question=seed.question, answer=seed.answer, clause_ref=clause.ref, clause_text=clause.text
+        )
+        if problem is not None:
+            ungrounded.append(f"{seed.origin}（{seed.key}）：{problem.message}")
+    if ungrounded:
+        raise FaqFileError("这些 FAQ 条目不能发布给居民：\n" + "\n".join(ungrounded))
     existing = {e.key: e for e in session.scalars(select(FaqEntry).where(FaqEntry.key.is_not(None)))}
     for seed in seeds:
         entry = existing.get(seed.key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,35 @@ def test_build_on_postgresql_is_idempotent(pg_url: str):
     with session_scope(pg_url) as s:
         assert s.scalar(select(func.count()).select_from(Clause)) == 30
         assert s.scalar(select(func.count()).select_from(Target)) >= 20
+
+
+def test_a_curated_answer_with_a_figure_its_clause_lacks_fails_the_build_and_nothing_is_written(tmp_path: Path):
+    """Issue 11/13: ``make kb`` refuses "每台最高20万元" under 第9条, names the entry, and writes nothing."""
+    faq_dir = tmp_path / "faq"
+    shutil.copytree(FAQ_DIR, faq_dir)
+    path = faq_dir / "elevator.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("answer: >-\n", "answer: >-\n      每台最高20万元。", 1), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+    with pytest.raises(FaqFileError, match=r"elevator\.yml 第1条.*“20”.*第9条"):
+        build(url=url, faq_dir=faq_dir)
+    with session_scope(url) as s:
+        assert s.scalar(select(func.count()).select_from(FaqEntry)) == 0
+
+
+def test_the_build_command_says_why_it_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    from knowledge import build as build_module
+
+    faq_dir = tmp_path / "faq"
+    faq_dir.mkdir()
+    (faq_dir / "plan.yml").write_text(
+        "topic: plan\nentries:\n  - key: plan-x\n    question: 问\n    answer: （待填写答复）\n    source: 主要目标\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'kb.sqlite3'}")
+    monkeypatch.setattr(build_module, "build", functools.partial(build, faq_dir=faq_dir))
+    monkeypatch.setattr("sys.argv", ["knowledge.build"])
+    with pytest.raises(SystemExit) as failed:
+        build_module.main()
+    assert "知识库构建失败" in str(failed.value) and "plan.yml 第1条" in str(failed.value)
+    assert "占位文字" in str(failed.value)
