@@ -61,6 +61,7 @@ TABLE_NAMES = {
     "targets": "量化目标",
     "faq_entries": "问答条目",
     "faq_revisions": "修改记录",
+    "faq_proposals": "修改提议",
     "staff_users": "工作人员账号",
     "staff_tokens": "登录令牌",
     "login_failures": "登录失败计数",

@@ -2,6 +2,9 @@
 
 document ──< clause ──< target
                 └────< faq_entry   (the answer a resident reads rests on one clause)
+                          ├──< faq_revision   (its state after each change)
+                          ├──< faq_proposal   (a change to a published entry, waiting for review)
+                          └──< answer_feedback
 
 vocabulary_term: an everyday word residents use -> the plan's term (the search's synonyms)
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, Numeric, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -154,6 +157,11 @@ class StaffUser(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Shown beside the user name in history and the review queue; both optional.
+    display_name: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    department: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Set when an admin resets the password: the user must choose a new one before anything else.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class LoginFailure(Base):
@@ -199,6 +207,32 @@ class FaqRevision(Base):
     snapshot: Mapped[dict] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    restored_from: Mapped[int | None]  # "restore_version": the version whose content was restored
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("faq_proposals.id"))  # "approve": the proposal
+
+
+class FaqProposal(Base):
+    """A change to a published entry waiting for a reviewer (knowledge.proposals).
+
+    Residents keep the published answer until a reviewer approves; ``proposed`` holds the
+    whole new content (topic, question, alternatives, answer, source), ``base_version`` the
+    entry version it was written against.
+    """
+
+    __tablename__ = "faq_proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    faq_id: Mapped[int] = mapped_column(ForeignKey("faq_entries.id"), index=True)
+    base_version: Mapped[int]
+    proposed: Mapped[dict] = mapped_column(JSON)
+    restores_version: Mapped[int | None]  # a proposal to restore this earlier version
+    proposed_by: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|approved|rejected|superseded
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    applied_version: Mapped[int | None]  # the entry version the approval created
 
 
 class AuditEvent(Base):
@@ -231,7 +265,12 @@ class UnansweredQuestion(Base):
 
 
 class AnswerFeedback(Base):
-    """A resident's 👍 (+1) or 👎 (-1) on an answer. Nothing about the resident is kept."""
+    """A resident's 有帮助 (+1) or 没帮助 (-1) on an answer, with its context.
+
+    ``faq_version`` is the entry's version when the rating came in (the answer the resident
+    read); ``question`` is what the resident had asked, personal data masked
+    (``knowledge.privacy``) before it is stored. Nothing else about the resident is kept.
+    """
 
     __tablename__ = "answer_feedback"
 
@@ -239,3 +278,5 @@ class AnswerFeedback(Base):
     faq_id: Mapped[int] = mapped_column(ForeignKey("faq_entries.id"), index=True)
     rating: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    faq_version: Mapped[int | None]
+    question: Mapped[str | None] = mapped_column(Text)

@@ -13,7 +13,7 @@ from knowledge.models import Base
 TABLES = {
     "documents", "clauses", "targets", "faq_entries", "staff_users", "staff_tokens",
     "faq_revisions", "audit_events", "unanswered_questions", "answer_feedback", "login_failures",
-    "vocabulary_terms",
+    "vocabulary_terms", "faq_proposals",
     "alembic_version",
 }  # fmt: skip
 
@@ -38,3 +38,30 @@ def test_upgrade_is_repeatable(empty_url: str):
     upgrade_to_head(empty_url)
     upgrade_to_head(empty_url)
     assert "faq_entries" in inspect(get_engine(empty_url)).get_table_names()
+
+
+def test_0006_keeps_existing_accounts_revisions_and_feedback(empty_url: str):
+    """Rows written before the review tables exist get the defaults: no display name, no forced password change."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from knowledge.settings import KNOWLEDGE_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(KNOWLEDGE_DIR / "migrations"))
+    config.attributes["engine"] = get_engine(empty_url)
+    command.upgrade(config, "0005")
+    with get_engine(empty_url).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO staff_users (username, password_hash, role, disabled, failed_logins, created_at) "
+                "VALUES ('wang', 'x', 'editor', false, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade_to_head(empty_url)
+    with get_engine(empty_url).connect() as connection:
+        row = connection.execute(
+            text("SELECT display_name, department, must_change_password FROM staff_users WHERE username = 'wang'")
+        ).one()
+    assert (row[0], row[1], bool(row[2])) == ("", "", False)
