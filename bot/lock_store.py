@@ -36,6 +36,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import rasa
@@ -54,6 +55,44 @@ POLL_SECONDS = 0.02
 # Set by a channel before it hands a message to Rasa; the lock store sets it when the turn starts.
 TURN_STARTED: ContextVar[asyncio.Event | None] = ContextVar("turn_started", default=None)
 
+
+# A ticket a channel took when the message arrived (``reserve_turn``), used by ``lock`` instead of
+# a new one: the turn order is the order of arrival, not the order in which the channel's own
+# awaits (rate limits in Redis) happen to finish.
+@dataclass
+class Reservation:
+    conversation_id: str
+    ticket: int
+    used: bool = False  # set by the lock store when the message's turn takes it
+
+
+RESERVED: ContextVar[Reservation | None] = ContextVar("reserved_ticket", default=None)
+_STORE: _SignallingLock | None = None  # this process's lock store, once Rasa has created it
+
+
+def reserve_turn(conversation_id: str) -> Reservation | None:
+    """Take the conversation's next ticket now. None before Rasa created its lock store, or if the
+    store fails (the turn then takes its ticket later, and reports the failure itself)."""
+    if _STORE is None:
+        return None
+    try:
+        return Reservation(conversation_id, _STORE.issue_ticket(conversation_id, LOCK_LIFETIME))
+    except LockError:
+        log.warning("could not reserve a turn; the message will take its ticket when processed")
+        return None
+
+
+def release_turn(reservation: Reservation | None) -> None:
+    """Give back a reserved ticket that no turn took (a refused or rate-limited message, a failure
+    before Rasa's lock): otherwise the conversation would wait for it to expire."""
+    if reservation is not None and not reservation.used and _STORE is not None:
+        reservation.used = True
+        try:
+            _STORE.cleanup(reservation.conversation_id, reservation.ticket)
+        except Exception:  # it expires with the lock lifetime anyway
+            log.warning("could not release a reserved turn", exc_info=True)
+
+
 T = TypeVar("T")
 
 
@@ -65,11 +104,20 @@ class _SignallingLock:
     issue_ticket: Callable[..., int]
     cleanup: Callable[[str, int], None]
 
+    def _register(self) -> None:
+        global _STORE
+        _STORE = self
+
     @asynccontextmanager
     async def lock(
         self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = POLL_SECONDS
     ) -> AsyncGenerator[TicketLock, None]:
-        ticket = self.issue_ticket(conversation_id, lock_lifetime)
+        reserved = RESERVED.get()
+        if reserved is not None and not reserved.used and reserved.conversation_id == conversation_id:
+            reserved.used = True  # one message, one ticket
+            ticket = reserved.ticket
+        else:
+            ticket = self.issue_ticket(conversation_id, lock_lifetime)
         try:
             yield await self._acquire_lock(conversation_id, ticket, min(wait_time_in_seconds, POLL_SECONDS))
         finally:
@@ -96,6 +144,7 @@ class AtomicRedisLockStore(_SignallingLock, RedisLockStore):
         if endpoint_config is not None:
             kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
         super().__init__(**kwargs)
+        self._register()
 
     def _change(self, conversation_id: str, change: Callable[[TicketLock | None], tuple[TicketLock | None, T]]) -> T:
         """Read the lock, apply ``change``, write the result (deleted when it holds no ticket), atomically."""
@@ -145,3 +194,4 @@ class SignallingInMemoryLockStore(_SignallingLock, InMemoryLockStore):
 
     def __init__(self, endpoint_config: EndpointConfig | None = None) -> None:
         super().__init__()
+        self._register()

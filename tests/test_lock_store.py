@@ -105,3 +105,38 @@ def test_the_lock_store_checks_the_rasa_version_it_patches(tmp_path):
         tmp_path,
     )
     assert out.startswith("refused:") and "3.6.21" in out
+
+
+def test_a_turn_reserved_on_arrival_keeps_its_place_and_a_released_one_blocks_nothing(tmp_path):
+    out = run_in_rasa_env(
+        """
+        import asyncio, time, uuid
+        from bot.lock_store import RESERVED, AtomicRedisLockStore, release_turn, reserve_turn
+
+        store = AtomicRedisLockStore(host="127.0.0.1", port=6379, db=5, key_prefix="locktest")
+        cid = uuid.uuid4().hex
+        order = []
+
+        async def turn(reservation, name, delay):
+            await asyncio.sleep(delay)  # the first message's own awaits (rate limits) take longer
+            RESERVED.set(reservation)
+            async with store.lock(cid):
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+        async def main():
+            first, second = reserve_turn(cid), reserve_turn(cid)
+            await asyncio.gather(turn(second, "second", 0), turn(first, "first", 0.1))
+            unused = reserve_turn(cid)
+            release_turn(unused)  # a rate-limited message
+            RESERVED.set(None)
+            started = time.monotonic()
+            async with store.lock(cid):
+                waited = time.monotonic() - started
+            print(order, waited < 0.5)
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert out.split() == ["['first',", "'second']", "True"]

@@ -32,7 +32,7 @@ from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
 from bot.guard import SORRY, TOO_FAST, screen
-from bot.lock_store import TURN_STARTED
+from bot.lock_store import RESERVED, TURN_STARTED, Reservation, release_turn, reserve_turn
 from knowledge.privacy import install_log_masking, pseudonymous_sender
 from knowledge.ratelimit import RateLimiter, limit_from_env
 
@@ -93,30 +93,39 @@ class ResidentRestInput(InputChannel):
             if not isinstance(sender, str) or not SENDER.fullmatch(sender):
                 return bad_request("请求缺少有效的 sender（1–128 个字母、数字或 _.:@-）。")
             sender = pseudonymous_sender(sender)  # an ID number or phone as sender id is never stored
-
-            if not await self.ip_limiter.allow(client_ip(request)) or not await self.sender_limiter.allow(sender):
-                return response.json([{"recipient_id": sender, "text": TOO_FAST}], status=429)
-            screened = screen(payload.get("message"))
-            if screened.reply is not None:
-                return response.json([{"recipient_id": sender, "text": screened.reply}])
-            return response.json(await self._answer(on_new_message, screened.text or "", sender))
+            # The turn is taken on arrival: the resident's messages are processed in the order they came.
+            reservation = reserve_turn(sender)
+            try:
+                if not await self.ip_limiter.allow(client_ip(request)) or not await self.sender_limiter.allow(sender):
+                    return response.json([{"recipient_id": sender, "text": TOO_FAST}], status=429)
+                screened = screen(payload.get("message"))
+                if screened.reply is not None:
+                    return response.json([{"recipient_id": sender, "text": screened.reply}])
+                return response.json(await self._answer(on_new_message, screened.text or "", sender, reservation))
+            finally:
+                release_turn(reservation)  # if no turn took it
 
         return bp
 
     async def _answer(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str, sender: str
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        sender: str,
+        reservation: Reservation | None = None,
     ) -> list[dict[str, Any]]:
         """Rasa's reply to one message; the apology if it fails, or takes longer than ANSWER_TIMEOUT
         once its turn has started. A message queued behind the same resident's earlier messages
         (bot/lock_store.py signals its turn) waits up to QUEUE_TIMEOUT for the turn first."""
         collector = CollectingOutputChannel()
         turn_started = asyncio.Event()
-        context = TURN_STARTED.set(turn_started)  # copied into the task's context
+        context = TURN_STARTED.set(turn_started), RESERVED.set(reservation)  # copied into the task's context
         try:
             message = UserMessage(text, collector, sender, input_channel=self.name())
             task = asyncio.ensure_future(on_new_message(message))
         finally:
-            TURN_STARTED.reset(context)
+            TURN_STARTED.reset(context[0])
+            RESERVED.reset(context[1])
         try:
             waiting = asyncio.ensure_future(turn_started.wait())
             await asyncio.wait({task, waiting}, timeout=self.queue_timeout, return_when=asyncio.FIRST_COMPLETED)
