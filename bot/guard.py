@@ -22,6 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from knowledge.chinese import traditional_to_simplified
 from knowledge.privacy import mask_personal_data
 
 MAX_CHARS = 500
@@ -60,6 +61,9 @@ def screen(raw: object) -> Screened:
         return Screened(reply=EMPTY)
     if len(text) > MAX_CHARS:
         return Screened(reply=TOO_LONG)
+    if not ALLOWED_PAYLOAD.fullmatch(text):  # button payloads stay byte for byte
+        # NLU and the stored conversation see the characters the knowledge base uses (託育 -> 托育)
+        text = traditional_to_simplified(text)
     if text.startswith("/") and not ALLOWED_PAYLOAD.fullmatch(text):
         text = text.lstrip("/").strip()
         if not text:

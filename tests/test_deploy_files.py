@@ -712,7 +712,8 @@ def test_the_rasa_image_loads_its_channels_and_writes_the_production_endpoints(s
     assert (tracker["dialect"], tracker["url"], tracker["db"]) == ("postgresql", "postgres", "hangzhou_tracker")
     assert tracker["password"] == "postgres_password-value"
     lock = endpoints["lock_store"]
-    assert (lock["type"], lock["url"], lock["password"]) == ("redis", "redis", "redis_password-value")
+    assert (lock["type"], lock["url"], lock["password"]) == (
+        "bot.lock_store.AtomicRedisLockStore", "redis", "redis_password-value")  # fmt: skip
     credentials = subprocess.run(["scripts/credentials.sh"], cwd=app_root, env=clean_env(**env), capture_output=True,
                                  text=True, check=True, timeout=60).stdout  # fmt: skip
     assert yaml.safe_load(credentials) == yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))

@@ -71,3 +71,8 @@ def test_years_clauses_and_amounts_in_a_question_are_kept():
 def test_log_masking_is_no_longer_the_guards_job():
     """It lives on the ground floor (knowledge/privacy.py), used by all three processes."""
     assert not hasattr(guard, "install_log_masking")
+
+
+def test_traditional_characters_reach_nlu_simplified_and_payloads_stay_as_sent():
+    assert screen("託育機構怎麼申請？「戶口」").text == "托育机构怎么申请？「户口」"
+    assert screen('/choose_faq{"faq_id":"3"}').text == '/choose_faq{"faq_id":"3"}'
