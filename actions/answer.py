@@ -119,6 +119,8 @@ def turn_of(tracker: Tracker) -> Turn:
         previous=simplified(previous_words(tracker)),
         district=next(tracker.get_latest_entity_values("district"), None),
         faq_id=next(tracker.get_latest_entity_values("faq_id"), None),
+        sender=tracker.sender_id or "",
+        channel=tracker.get_latest_input_channel() or "",
     )
 
 

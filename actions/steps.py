@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knowledge.answering import Answer, AnswerEngine
+from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
 from knowledge.search import Hit
 from knowledge.topics import INTENT_TOPICS
 from knowledge.understanding import (
     Question,
     asks_about_now,
+    asks_for_a_person,
     chitchat_kind,
     is_emergency,
     is_follow_up,
@@ -90,6 +92,8 @@ class Turn:
     previous: str = ""  # the resident's previous words, simplified
     district: str | None = None
     faq_id: str | None = None  # a clicked related-question button
+    sender: str = ""  # the conversation's id (tracker.sender_id): hand-offs are kept per sender
+    channel: str = ""  # the input channel (rest, wechat)
 
 
 @dataclass
@@ -160,7 +164,34 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
 
 
-MESSAGE_STEPS: list[MessageStep] = [clicked_button, emergency, refused, foreign_language, chitchat, questions]
+def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """While a hand-off is open, the message goes to the staff desk, not to the bot (knowledge/handoff.py)."""
+    if not turn.sender:
+        return None
+    with engine.make_session() as session, session.begin():
+        text = forward_to_desk(session, sender=turn.sender, text=turn.text)
+    return [Reply("handed_over", answer=Answer(text=text))] if text else None
+
+
+def handoff(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """A resident asks for a person ("转人工", "找真人"): connect to staff on duty, or 12345 when nobody is."""
+    if not turn.sender or not asks_for_a_person(turn.text):
+        return None
+    with engine.make_session() as session, session.begin():
+        text = request_person(session, sender=turn.sender, channel=turn.channel, words=[turn.previous, turn.text])
+    return [Reply("handoff", answer=Answer(text=text))]
+
+
+MESSAGE_STEPS: list[MessageStep] = [
+    handed_over,
+    clicked_button,
+    emergency,
+    handoff,
+    refused,
+    foreign_language,
+    chitchat,
+    questions,
+]
 
 
 # -- question steps ----------------------------------------------------------------------------

@@ -280,3 +280,59 @@ class AnswerFeedback(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     faq_version: Mapped[int | None]
     question: Mapped[str | None] = mapped_column(Text)
+
+
+class DeskStaff(Base):
+    """A staff member's place at the hand-off desk (knowledge.handoff): on duty or not.
+
+    Admins and reviewers may work the desk by their role; ``desk_allowed`` gives an editor the
+    permission too. ``on_duty`` decides whether a resident who asks for a person is connected
+    (someone is on duty) or given 12345 at once (nobody is).
+    """
+
+    __tablename__ = "desk_staff"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    desk_allowed: Mapped[bool] = mapped_column(default=False)
+    on_duty: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    """A resident's conversation handed to staff: waiting -> active (claimed) -> closed.
+
+    While it is waiting or active, the bot forwards the resident's messages here instead of
+    answering them. ``close_reason``: ``staff`` (closed at the desk) or ``timeout`` (nobody claimed
+    it in time; the resident was given 12345).
+    """
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32), default="rest")
+    status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)  # waiting|active|closed
+    waiting_since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_handoffs_sender_status", "sender", "status"),)
+
+
+class HandoffMessage(Base):
+    """One line of a hand-off's transcript; its id is the widget's polling cursor.
+
+    ``author``: resident | staff | system | bot. Text is stored masked (knowledge.privacy).
+    """
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    author: Mapped[str] = mapped_column(String(16))
+    staff_name: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

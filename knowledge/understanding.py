@@ -185,3 +185,18 @@ def asks_about_now(text: str) -> bool:
 
 def is_manipulation(text: str) -> bool:
     return bool(MANIPULATION.search(text))
+
+
+# A resident asking for a person (issue 15): "转人工", "找真人", "人工客服", "我要投诉，找个人".
+# Not "你是真人吗" (a question about the assistant) nor "找个人才公寓" (a question about housing).
+ASK_FOR_PERSON = re.compile(
+    r"转人工|转接人工|人工客服|人工服务|人工坐席|人工台|找人工|要人工|接人工|叫人工|有没有人工|^人工$|"
+    r"真人客服|找真人|找个真人|要真人|和真人|跟真人|找个人工|"
+    r"找个人(?=$|[，,。!！?？、]|聊|说|问|谈|处理|帮|接|解决)|找(工作人员|客服|人工作人员)|联系(工作人员|客服)|"
+    r"(跟|和|同)(人|工作人员)(说|聊|谈)|我要投诉.{0,8}(找|转|叫|要)(人|个人)|叫个?工作人员|让人来|换个人"
+)
+
+
+def asks_for_a_person(text: str) -> bool:
+    """Whether the resident asks to talk to a member of staff instead of the assistant."""
+    return bool(ASK_FOR_PERSON.search(text))

@@ -15,6 +15,7 @@ from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter
 from web import api, transfer_api, widget
 from web.admin import setup_admin
+from web.desk import setup_desk
 from web.errors import error_middleware
 from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
 
@@ -65,6 +66,7 @@ def init_app(url: str | None = None) -> web.Application:
     setup_admin(app)
     widget.setup_widget(app)  # resident chat widget: demo page at /, CORS for feedback
     app.add_routes(transfer_api.routes)
+    setup_desk(app)  # hand-off desk, widget polling, public clause pages (issue 15)
     if STATIC_DIR.exists():
         app.router.add_static("/static/", STATIC_DIR)
     return app
