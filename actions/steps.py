@@ -57,6 +57,8 @@ WEAK_COVERAGE = 0.15
 WEAK_NLU_CONFIDENCE = 0.5
 # With a previous answer, a question this short that matches nothing well on its own is a follow-up.
 SHORT_FOLLOW_UP = 10
+# …unless it matches this well on its own ("积分落户" after a lift question is a new question).
+OWN_QUESTION_COVERAGE = 0.7
 # NLU this sure of one resident topic (one question): that topic's best match wins within this share.
 NLU_TOPIC_CONFIDENCE = 0.8
 NLU_TOPIC_SHARE = 0.7
@@ -209,7 +211,7 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         return None
     if not is_follow_up(question.text):
         short = len(question.text) <= SHORT_FOLLOW_UP
-        if not short or any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=question.text, limit=3)):
+        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=question.text, limit=3)):
             return None  # a question of its own
     answer = engine.answer_follow_up(
         previous=turn.previous, text=question.text, topic=turn.topic_in_context, district=turn.district

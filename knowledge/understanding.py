@@ -170,7 +170,10 @@ def other_city(text: str) -> str | None:
     """The other city a question is about, unless it is about Hangzhou or its co-operation."""
     if _CO_OPERATION.search(text):
         return None
-    return next((city for city in OTHER_CITIES if city in text), None)
+    city = next((city for city in OTHER_CITIES if city in text), None)
+    if city and re.search(f"(跟|和|与|同)[^,，。?？]{{0,12}}{city}", text):
+        return None  # "跟嘉兴呢": Hangzhou together with that city
+    return city
 
 
 def is_follow_up(text: str) -> bool:
