@@ -160,7 +160,7 @@ def desk_context(request: web.Request, session: Any, user: Any, chosen: int | No
         "current": current,
         "on_duty": handoff.is_on_duty(session, user),
         "staff_on_duty": handoff.staff_on_duty(session),
-        "timeout_minutes": round(handoff.claim_timeout().total_seconds() / 60, 1),
+        "timeout_minutes": f"{handoff.claim_timeout().total_seconds() / 60:g}",
         "notice": NOTICES.get(request.query.get("msg", "")),
         "author_names": {"resident": "居民", "staff": "工作人员", "system": "系统", "bot": "智能助手"},
         "now": as_utc(now).isoformat(),

@@ -26,6 +26,9 @@
   var REQUEST_TIMEOUT_MS = 15000;
   var MAX_MESSAGES = 100;
   var OFFLINE_TEXT = "暂时连接不上服务器，请稍后再试。您的问题没有丢失，恢复后可点击重新发送。";
+  var POLL_MS = 1500; // while a hand-off to staff is open (issue 15)
+  var HOTLINE = /12345/g;
+  var HANDOFF_STEPS = { handoff: true, handed_over: true };
   var EMPTY_REPLY_TEXT = "抱歉，我暂时没有可以回复的内容。您可以换个说法再问一次，或拨打12345政务服务便民热线咨询。";
 
   function httpUrl(value, fallback) {
@@ -64,6 +67,12 @@
         window.localStorage.setItem(KEY + name, value);
       } catch (e) {
         /* full or unavailable: the widget still works for this page view */
+      }
+    },    remove: function (name) {
+      try {
+        window.localStorage.removeItem(KEY + name);
+      } catch (e) {
+        /* unavailable: nothing was kept */
       }
     },
   };
@@ -141,6 +150,8 @@
             payload: m.payload || undefined,
             buttons: m.buttons && m.buttons.length ? m.buttons : undefined,
             answer: m.answer || undefined,
+            step: m.step || undefined,
+            staff: m.staff || undefined,
             rated: m.rated || undefined,
             failed: m.failed || m.sending || undefined, // a reload while waiting: offer to send again
           };
@@ -250,6 +261,10 @@
     ".me.failed .who { color: var(--muted); }",
     ".source { display: block; margin: 6px 0 0; padding-top: 6px; border-top: 1px solid var(--line);",
     "  font-size: 0.8125em; color: var(--muted); white-space: pre-wrap; }",
+    ".clause-link { display: block; margin: 4px 0 0; font-size: 0.8125em; }",
+    ".clause-link a, .text a { color: var(--brand); }",
+    ".bot.staff { border-color: var(--brand); border-width: 2px; }",
+    ".bot.staff .who { color: var(--brand); font-weight: 600; }",
     ".replies { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
     ".replies-label { width: 100%; font-size: 0.8125em; color: var(--muted); }",
     ".reply { text-align: left; min-height: 40px; padding: 6px 12px; border: 1px solid var(--brand);",
@@ -332,7 +347,10 @@
   largeButton.setAttribute("title", "放大文字");
   var closeButton = el("button", { type: "button", "aria-label": "关闭对话窗口" });
   closeButton.appendChild(icon(ICON_CLOSE, "22"));
-  var head = el("div", { className: "head" }, [titleNode, largeButton, closeButton]);
+  var clearButton = el("button", { type: "button", text: "新对话" });
+  clearButton.setAttribute("title", "清空记录，开始新对话（本机保存的对话和会话编号都会删除）");
+  clearButton.setAttribute("aria-label", "清空记录，开始新对话");
+  var head = el("div", { className: "head" }, [titleNode, clearButton, largeButton, closeButton]);
 
   var log = el("div", { className: "log", role: "log", "aria-live": "polite", "aria-label": "对话记录" });
   var typingDots = el("span", { className: "dots", "aria-hidden": "true" }, [el("i"), el("i"), el("i")]);
@@ -372,6 +390,33 @@
   // -- rendering -----------------------------------------------------------------------------------
 
   var SOURCE_PREFIX = "来源：";
+
+  // 12345 as a tel: link wherever it appears (text nodes and an <a>: never HTML)
+  function textWithPhone(tag, className, text) {
+    var node = el(tag, { className: className });
+    var last = 0;
+    String(text).replace(HOTLINE, function (match, offset) {
+      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
+      node.appendChild(el("a", { href: "tel:12345", text: "12345" }));
+      last = offset + match.length;
+      return match;
+    });
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
+    return node;
+  }
+
+  function shortSource(clause) {
+    if (clause.indexOf("2022报告") === 0) return "2022年进展报道 " + clause.replace(/^2022报告·?/, "");
+    return "行动计划 " + clause;
+  }
+
+  function handoffButton(container) {
+    var b = el("button", { type: "button", className: "reply", text: "转人工" });
+    b.addEventListener("click", function () {
+      send("转人工");
+    });
+    container.appendChild(b);
+  }
 
   function splitSource(message) {
     var text = message.text || "";
@@ -423,6 +468,7 @@
           message.rated = rating;
           saveTranscript();
           showRated(rating);
+          if (rating === "down") offerPerson();
         })
         .catch(function () {
           up.disabled = down.disabled = false;
@@ -437,7 +483,13 @@
     down.addEventListener("click", function () {
       rate("down");
     });
+    function offerPerson() {
+      if (row.querySelector(".reply")) return;
+      status.textContent = "感谢反馈。需要找工作人员吗？";
+      handoffButton(row);
+    }
     if (message.rated) showRated(message.rated);
+    if (message.rated === "down") offerPerson();
     return row;
   }
 
@@ -452,9 +504,22 @@
       return node;
     }
     var parts = splitSource(message);
-    node = el("div", { className: "msg bot" }, [el("span", { className: "who vh", text: "助手：" })]);
-    if (parts.text) node.appendChild(el("p", { className: "text", text: parts.text }));
+    node = el("div", { className: "msg bot" + (message.staff ? " staff" : "") }, [
+      el("span", { className: message.staff ? "who" : "who vh", text: message.staff ? "工作人员：" : "助手：" }),
+    ]);
+    if (parts.text) node.appendChild(textWithPhone("p", "text", parts.text));
     if (parts.source) node.appendChild(el("p", { className: "source", text: parts.source }));
+    var clause = message.answer && message.answer.clause;
+    if (clause) {
+      var link = el("a", { href: config.feedback + "/clauses/" + encodeURIComponent(clause), target: "_blank", rel: "noopener" });
+      link.textContent = shortSource(clause);
+      node.appendChild(el("p", { className: "clause-link" }, [document.createTextNode("查看原文："), link]));
+    }
+    if (message.step === "not_covered") {
+      var onward = el("div", { className: "replies" });
+      handoffButton(onward);
+      node.appendChild(onward);
+    }
     if (message.buttons && message.buttons.length) {
       var replies = el("div", { className: "replies" });
       if (message.answer) replies.appendChild(el("span", { className: "replies-label", text: "您可能还想问：" }));
@@ -526,8 +591,14 @@
           target.answer = {
             faq_id: isFinite(faqId) && faqId > 0 ? Math.floor(faqId) : undefined,
             source: typeof custom.answer.source === "string" ? custom.answer.source : "",
+            clause: typeof custom.answer.clause === "string" ? custom.answer.clause : undefined,
           };
+          if (typeof custom.step === "string") target.step = custom.step;
         }
+        return;
+      }
+      if (custom && typeof custom === "object" && typeof custom.step === "string") {
+        if (out.length) out[out.length - 1].step = custom.step;
         return;
       }
       var text = typeof reply.text === "string" ? reply.text : "";
@@ -575,6 +646,7 @@
             m.id = nextId++;
             transcript.push(m);
             append(m);
+            if (m.step && HANDOFF_STEPS[m.step]) startPolling();
           });
         })
         .catch(function () {
@@ -600,6 +672,65 @@
     append(message);
     deliver(message, false);
   }
+
+  // -- hand-off to staff: poll the staff service for their replies (issue 15) ----------------------
+
+  var pollTimer = null;
+
+  function startPolling() {
+    store.set("handoff", "1");
+    if (!pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function stopPolling() {
+    store.set("handoff", "");
+    clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  function poll() {
+    pollTimer = null;
+    var cursor = store.get("cursor");
+    var url = config.feedback + "/webchat/" + encodeURIComponent(sender) + "/messages";
+    if (cursor && /^[0-9]+$/.test(cursor)) url += "?after=" + cursor;
+    var polledFor = sender;
+    fetch(url, { mode: "cors", credentials: "omit", cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (state) {
+        if (polledFor !== sender) return; // the conversation was cleared meanwhile
+        (Array.isArray(state.messages) ? state.messages : []).forEach(function (m) {
+          if (!m || typeof m.text !== "string") return;
+          var message = { id: nextId++, from: "bot", text: m.text, buttons: [], staff: m.from === "staff" };
+          transcript.push(message);
+          append(message);
+        });
+        if (typeof state.cursor === "number") store.set("cursor", String(state.cursor));
+        saveTranscript();
+        if (state.handoff) startPolling();
+        else stopPolling();
+      })
+      .catch(function () {
+        if (store.get("handoff") === "1") pollTimer = setTimeout(poll, POLL_MS * 4); // try again, slower
+      });
+  }
+
+  function newConversation() {
+    stopPolling();
+    ["log", "sender", "cursor", "draft", "handoff"].forEach(store.remove);
+    sender = randomId();
+    store.set("sender", sender);
+    transcript.length = 0;
+    while (log.firstChild) log.removeChild(log.firstChild);
+    log.appendChild(renderMessage({ from: "bot", text: config.greeting, buttons: [] }));
+    input.value = "";
+    autosize();
+    input.focus();
+  }
+
+  clearButton.addEventListener("click", newConversation);
 
   // -- behaviour ------------------------------------------------------------------------------------
 
@@ -700,6 +831,7 @@
   log.appendChild(renderMessage({ from: "bot", text: config.greeting, buttons: [] }));
   transcript.forEach(append);
   input.value = store.get("draft") || "";
+  if (store.get("handoff") === "1") startPolling();
 
   function mount() {
     document.body.appendChild(host);
