@@ -2,7 +2,10 @@
 
 One resident message passes the message steps in order; the first that returns replies decides:
 
-    clicked_button → emergency → foreign_language → chitchat → questions
+    emergency → handed_over → clicked_button → handoff → refused → foreign_language → chitchat → questions
+
+(``emergency`` first, even while a conversation is handed over to staff; ``handed_over`` sends the
+message to the staff desk while a hand-off is open; ``handoff`` is a request for a person.)
 
 ``questions`` splits the message into up to three questions (knowledge/understanding.py) and
 passes each through the question steps, in order:
@@ -185,9 +188,9 @@ def handoff(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 
 
 MESSAGE_STEPS: list[MessageStep] = [
+    emergency,  # first, even during a hand-off: someone in danger gets 110/119/120 at once
     handed_over,
     clicked_button,
-    emergency,
     handoff,
     refused,
     foreign_language,
