@@ -2,8 +2,10 @@
 
 The search index is cached and brought up to date when the knowledge base's
 fingerprint changes (checked on every request): a staff edit re-indexes only the
-entries whose version changed, a new source document rebuilds it. The answer
-itself is read from the database each time, so a staff edit is live at once.
+entries whose version changed, a new source document or a change of the
+vocabulary (everyday words -> the plan's terms, which every document's terms
+depend on) rebuilds it. The answer itself is read from the database each time,
+so a staff edit is live at once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from knowledge import queries
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
 from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
-from knowledge.text import terms
+from knowledge.text import Pairs, set_vocabulary, terms
 
 # A hit answers the question when it covers this share of the question's weight…
 MIN_COVERAGE = 0.4
@@ -126,6 +128,7 @@ class AnswerEngine:
         self._general: dict[str, str] = {}  # topic -> ref of its general entry, set with the index
         self._entry_versions: dict[int, int] = {}  # FAQ entry id -> version in the index
         self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
+        self._vocabulary: Pairs | None = None  # the database's vocabulary the index was built with
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are
         # more processes, each with its own engine.
@@ -135,9 +138,20 @@ class AnswerEngine:
         fingerprint = queries.kb_fingerprint(session)
         if self._index is None or fingerprint != self._fingerprint:
             same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
+            if self._vocabulary is None or self._fingerprint is None or fingerprint[-2] != self._fingerprint[-2]:
+                # Every document's terms depend on the vocabulary: forget them all and build anew.
+                self._vocabulary = set_vocabulary(queries.vocabulary_pairs(session))
+                self._vectors.clear()
+                self._index = None
+            else:
+                set_vocabulary(self._vocabulary)
             if self._index is None or not same_sources or not self._refresh_entries(session, fingerprint):
                 self._index = self._build_index(session)
             self._fingerprint = fingerprint
+        else:
+            # The vocabulary is the process's; another engine in it (tests, the bench) may have
+            # installed its own. Our own list again costs an identity check.
+            set_vocabulary(self._vocabulary)  # type: ignore[arg-type]
         return self._index
 
     @staticmethod

@@ -2,8 +2,9 @@
 
 A backup is one gzip-compressed JSON file: every row of every table of ``knowledge.models``
 (documents, clauses, targets, FAQ entries including soft-deleted ones, their revisions, staff
-accounts with their Argon2 password hashes, the audit log, the inbox of unanswered questions and
-residents' feedback), the Alembic revision of the schema, and a SHA-256 of the rows.
+accounts with their Argon2 password hashes, the audit log, the inbox of unanswered questions,
+residents' feedback and the vocabulary of everyday words), the Alembic revision of the schema, and a
+SHA-256 of the rows.
 
 Login tokens (``staff_tokens``) are left out on purpose. They are credentials, not knowledge:
 they expire after 8 hours anyway, and restoring them would bring back sessions that were logged
@@ -68,6 +69,7 @@ TABLE_NAMES = {
     "audit_events": "操作日志",
     "unanswered_questions": "未解答问题",
     "answer_feedback": "居民反馈",
+    "vocabulary_terms": "常用说法词表",
 }
 INSERT_BATCH = 500
 

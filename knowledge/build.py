@@ -7,8 +7,11 @@
    its clause lacks, or is empty or a placeholder, fails the build before anything is written
    (``knowledge.grounding``, the same rule as for staff edits).
 
-Running it again changes nothing. An FAQ entry that staff have edited
-(``updated_by`` is not the build) is never overwritten.
+4. seed the vocabulary (everyday words -> the plan's terms) from ``knowledge/synonyms.yml``
+   (``knowledge.vocabulary.apply_seed``); the file is checked by the rules staff edits follow.
+
+Running it again changes nothing. An FAQ entry or a word of the vocabulary that staff have
+edited or deleted (``updated_by`` is not the build) is never overwritten.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge import grounding
+from knowledge import grounding, vocabulary
 from knowledge.db import create_database_if_missing, session_scope, upgrade_to_head
 from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
 from knowledge.settings import FAQ_DIR, SOURCES_DIR
+from knowledge.text import SEED_FILE
 from knowledge.topics import TOPICS
 
 log = logging.getLogger(__name__)
@@ -59,12 +63,13 @@ class BuildReport:
     faq_updated: int = 0
     faq_unchanged: int = 0
     faq_kept_staff_edits: list[str] = field(default_factory=list)
+    vocabulary: vocabulary.SeedReport = field(default_factory=vocabulary.SeedReport)
 
     def summary(self) -> str:
         return (
             f"clauses={self.clauses} faq: inserted={self.faq_inserted} "
             f"updated={self.faq_updated} unchanged={self.faq_unchanged} "
-            f"kept_staff_edits={len(self.faq_kept_staff_edits)}"
+            f"kept_staff_edits={len(self.faq_kept_staff_edits)} {self.vocabulary.summary()}"
         )
 
 
@@ -206,9 +211,16 @@ def _upsert_faq(session: Session, seeds: list[FaqSeed], clauses: dict[str, Claus
         )
 
 
-def build(*, url: str | None = None, sources_dir: Path = SOURCES_DIR, faq_dir: Path = FAQ_DIR) -> BuildReport:
+def build(
+    *,
+    url: str | None = None,
+    sources_dir: Path = SOURCES_DIR,
+    faq_dir: Path = FAQ_DIR,
+    synonyms_file: Path = SEED_FILE,
+) -> BuildReport:
     """Build or refresh the knowledge base at ``url`` (default: ``DATABASE_URL``)."""
     seeds = load_faq_seeds(faq_dir)  # fail before touching the database
+    words = vocabulary.load_seed(synonyms_file)
     upgrade_to_head(url)
     report = BuildReport()
     with session_scope(url) as session:
@@ -217,6 +229,7 @@ def build(*, url: str | None = None, sources_dir: Path = SOURCES_DIR, faq_dir: P
             clauses.update(_upsert_document(session, source, sources_dir))
         report.clauses = len(clauses)
         _upsert_faq(session, seeds, clauses, report)
+        report.vocabulary = vocabulary.apply_seed(session, words)
     return report
 
 
@@ -227,11 +240,18 @@ def main() -> None:
         print("已创建 PostgreSQL 数据库。")
     try:
         report = build()
-    except FaqFileError as exc:
+    except (FaqFileError, vocabulary.SeedFileError) as exc:
         raise SystemExit(f"知识库构建失败：{exc}") from None
     print("知识库构建完成：" + report.summary())
     if report.faq_kept_staff_edits:
         print("保留了工作人员修改过的条目：" + "、".join(report.faq_kept_staff_edits))
+    words = report.vocabulary
+    if words.kept_staff_edits:
+        print("词表：保留了工作人员修改或删除过的词：" + "、".join(words.kept_staff_edits))
+    if words.skipped:
+        print("词表：这些种子词与工作人员添加的词冲突，没有写入：" + "、".join(words.skipped))
+    if words.absent_terms:
+        print("词表警告：这些规范词不在任何条款或已发布条目中，对应过去搜不到内容：" + "、".join(words.absent_terms))
 
 
 if __name__ == "__main__":

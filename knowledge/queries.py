@@ -5,19 +5,42 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from knowledge.models import Clause, Document, FaqEntry
+from knowledge.models import Clause, Document, FaqEntry, VocabularyTerm
 
 # What residents can be answered from: published and not deleted.
 LIVE = (FaqEntry.status == "published") & FaqEntry.deleted_at.is_(None)
+LIVE_VOCABULARY = VocabularyTerm.deleted_at.is_(None)
 
 
 def kb_fingerprint(session: Session) -> tuple:
-    """Changes whenever a published entry or a source document changes."""
-    faq = session.execute(
-        select(func.count(FaqEntry.id), func.sum(FaqEntry.version), func.max(FaqEntry.updated_at)).where(LIVE)
+    """Changes whenever a published entry, the vocabulary or a source document changes.
+
+    (live entries, sum of their versions, latest change, vocabulary signature, document digests).
+    The vocabulary's signature (rows, sum of versions, latest change; deleted words included, since
+    a deletion is a write) rides along in the entries' statement as scalar subqueries: the table
+    has hundreds of rows, and the fingerprint, read on every question, stays two statements.
+    """
+    vocabulary = [
+        select(aggregate).scalar_subquery()
+        for aggregate in (
+            func.count(VocabularyTerm.id),
+            func.sum(VocabularyTerm.version),
+            func.max(VocabularyTerm.updated_at),
+        )
+    ]
+    row = session.execute(
+        select(func.count(FaqEntry.id), func.sum(FaqEntry.version), func.max(FaqEntry.updated_at), *vocabulary).where(
+            LIVE
+        )
     ).one()
     documents = tuple(session.scalars(select(Document.sha256).order_by(Document.id)))
-    return (*faq, documents)
+    return (*row[:3], tuple(row[3:]), documents)
+
+
+def vocabulary_pairs(session: Session) -> list[tuple[str, str]]:
+    """(variant, canonical term) of every live word of the vocabulary (knowledge.vocabulary)."""
+    stmt = select(VocabularyTerm.variant, VocabularyTerm.canonical).where(LIVE_VOCABULARY)
+    return [(variant, canonical) for variant, canonical in session.execute(stmt)]
 
 
 def live_sums(session: Session, *, bucket_size: int) -> dict[int, tuple[int, int, int]]:

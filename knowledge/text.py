@@ -1,7 +1,15 @@
-"""Chinese text to search terms: normalisation, synonyms, jieba words and bigrams.
+"""Chinese text to search terms: normalisation, the vocabulary, jieba words and bigrams.
 
 The jieba tokenizer is created on first use with the project's user
 dictionaries (``data/dicts/*.txt``), the same ones Rasa's JiebaTokenizer loads.
+
+The vocabulary (everyday words residents use -> the plan's terms, "杭户" -> "落户") is
+staff data kept in the knowledge base (``vocabulary_terms``, knowledge.vocabulary). This
+module holds the process-wide current list: ``normalize()`` replaces its variants, and
+its words are in jieba's dictionary so that segmentation keeps them whole. The answer
+engine loads the list from the database and installs it with ``set_vocabulary()`` when
+it changes; until then (a script, a test without a database) it is the seed file
+``knowledge/synonyms.yml``, which the build copies into the database.
 """
 
 from __future__ import annotations
@@ -9,7 +17,9 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import yaml
 
@@ -35,15 +45,79 @@ def _jieba():  # type: ignore[no-untyped-def]
     for path in sorted(DICTS_DIR.glob("*.txt")):
         with path.open("rb") as dictionary:  # jieba leaves files it opens itself unclosed
             tokenizer.load_userdict(dictionary)
+    _added_words.clear()  # those were another tokenizer's
+    _put_words_in(tokenizer, vocabulary())
     return tokenizer
 
 
+Pairs = tuple[tuple[str, str], ...]  # (variant, canonical), longest variant first
+
+
+def _ordered(pairs: Iterable[tuple[str, str]]) -> Pairs:
+    """Longest variant first ("加装升降机" before "升降机"), then by variant: one order for one list."""
+    return tuple(sorted(set(pairs), key=lambda p: (-len(p[0]), p)))
+
+
+SEED_FILE = KNOWLEDGE_DIR / "synonyms.yml"
+
+
+def read_seed_file(path: Path = SEED_FILE) -> list[tuple[str, str]]:
+    """(variant, canonical) pairs of a seed file (``canonical: [variants]``), in file order, as written."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or not all(isinstance(variants, list) for variants in data.values()):
+        raise ValueError("每一行应为“规范词: [常用说法, …]”")
+    return [(str(variant), str(canonical)) for canonical, variants in data.items() for variant in variants]
+
+
 @lru_cache(maxsize=1)
-def synonyms() -> tuple[tuple[str, str], ...]:
-    """(variant, canonical) pairs, longest variant first, from knowledge/synonyms.yml."""
-    data = yaml.safe_load((KNOWLEDGE_DIR / "synonyms.yml").read_text(encoding="utf-8")) or {}
-    pairs = [(variant, canonical) for canonical, variants in data.items() for variant in variants]
-    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+def seed_vocabulary() -> Pairs:
+    """The seed file's pairs (knowledge/synonyms.yml): the vocabulary before one is loaded from the database."""
+    return _ordered(read_seed_file())
+
+
+_current: Pairs | None = None  # None: the seed file's list
+# Words the vocabulary put in jieba's dictionary: word -> (frequency before, frequency added).
+_added_words: dict[str, tuple[int, int]] = {}
+
+
+def vocabulary() -> Pairs:
+    """The current (variant, canonical) pairs, longest variant first."""
+    return seed_vocabulary() if _current is None else _current
+
+
+def set_vocabulary(pairs: Iterable[tuple[str, str]]) -> Pairs:
+    """Make ``pairs`` the current vocabulary of this process (normalize(), terms(), jieba).
+
+    Returns the list as installed (ordered). Passing that result back costs nothing, so a
+    caller can make sure of its list on every request.
+    """
+    global _current
+    if _current is not None and isinstance(pairs, tuple) and (pairs is _current or pairs == _current):
+        _current = pairs  # the same list (another engine's copy of it): nothing to install
+        return pairs
+    ordered = _ordered(pairs)
+    changed = ordered != vocabulary()
+    _current = ordered
+    if changed and _jieba.cache_info().currsize:  # otherwise the tokenizer takes the words when it is created
+        _put_words_in(_jieba(), ordered)
+    return ordered
+
+
+def _put_words_in(tokenizer, pairs: Pairs) -> None:  # type: ignore[no-untyped-def]
+    """jieba's dictionary as loaded from data/dicts plus the words of ``pairs``.
+
+    The words of the previous list are taken out first (their frequencies as before), and the
+    new ones added in a fixed order, so the dictionary depends on the list, not on its history.
+    ``add_word`` gives a word at least the frequency that keeps it whole.
+    """
+    for word, (before, added) in _added_words.items():
+        tokenizer.FREQ[word] = before
+        tokenizer.total -= added
+    _added_words.clear()
+    for word in sorted({w for pair in pairs for w in pair}):
+        before = tokenizer.FREQ.get(word, 0)
+        tokenizer.add_word(word)
+        _added_words[word] = (before, tokenizer.FREQ[word])
 
 
 @lru_cache(maxsize=1)
@@ -62,9 +136,9 @@ def simplified(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Simplified characters, NFKC (full-width digits and letters to ASCII), lower case,
-    synonyms to canonical terms."""
+    the vocabulary's everyday words to the plan's terms."""
     text = simplified(text).lower()
-    for variant, canonical in synonyms():
+    for variant, canonical in vocabulary():
         if variant in text and canonical not in text:
             text = text.replace(variant, canonical)
     return text
