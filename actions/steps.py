@@ -40,6 +40,7 @@ from knowledge.understanding import (
     asks_about_now,
     asks_for_a_person,
     chitchat_kind,
+    is_abuse_or_spam,
     is_emergency,
     is_follow_up,
     is_foreign_language,
@@ -148,8 +149,13 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 
 
 def refused(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
-    """Other people's personal data, passwords, "ignore your instructions": declined politely."""
-    return [Reply("refused", response="utter_refused")] if is_manipulation(turn.text) else None
+    """Other people's personal data, passwords, "ignore your instructions", code; insults and spam:
+    declined politely, never matched against the plan."""
+    if is_manipulation(turn.text):
+        return [Reply("refused", response="utter_refused")]
+    if is_abuse_or_spam(turn.text):
+        return [Reply("refused", response="utter_decline_abuse")]
+    return None
 
 
 def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:

@@ -20,7 +20,10 @@ def _traditional_to_simplified():  # type: ignore[no-untyped-def]
 
 
 def traditional_to_simplified(text: str) -> str:
-    """Only the characters: "託育機構" -> "托育机构"; punctuation and everything else as typed."""
+    """Only the characters: "託育機構" -> "托育机构"; punctuation and everything else as typed.
+    A lone surrogate (not a character; the channels drop them) is dropped here too."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        text = "".join(c for c in text if not "\ud800" <= c <= "\udfff")
     return _traditional_to_simplified().convert(text)
 
 

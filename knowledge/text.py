@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from knowledge.chinese import simplified
 from knowledge.settings import DICTS_DIR, KNOWLEDGE_DIR
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -120,26 +120,15 @@ def _put_words_in(tokenizer, pairs: Pairs) -> None:  # type: ignore[no-untyped-d
         _added_words[word] = (before, tokenizer.FREQ[word])
 
 
-@lru_cache(maxsize=1)
-def _traditional_to_simplified():  # type: ignore[no-untyped-def]
-    import opencc  # OpenCC's own dictionaries, inside the wheel: nothing is downloaded
-
-    return opencc.OpenCC("t2s")
-
-
-def simplified(text: str) -> str:
-    """Traditional characters as simplified ("託育" -> "托育", "戶口" -> "户口"), full-width
-    letters, digits and punctuation as ASCII (NFKC). Residents on traditional input methods are
-    answered like everyone else; replies stay simplified."""
-    return unicodedata.normalize("NFKC", _traditional_to_simplified().convert(text))
-
-
 def normalize(text: str) -> str:
     """Simplified characters, NFKC (full-width digits and letters to ASCII), lower case,
     the vocabulary's everyday words to the plan's terms."""
     text = simplified(text).lower()
     for variant, canonical in vocabulary():
-        if variant in text and canonical not in text:
+        # Every occurrence, also beside the canonical term ("看娃的地方…托育"): an unmapped
+        # everyday word would dilute the match. A variant inside its own canonical term
+        # ("托儿" in a canonical "托儿所") is replaced only where the term is absent.
+        if variant in text and (variant not in canonical or canonical not in text):
             text = text.replace(variant, canonical)
     return text
 

@@ -32,32 +32,48 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 
-# Someone in danger now: the assistant answers with the emergency numbers before anything else.
+# Someone in danger now: the assistant answers with the emergency numbers before anything else
+# (also for "加装电梯如果被困怎么办": the numbers first is the safe side).
 EMERGENCY = re.compile(
-    r"(被困|困在电梯|困在里面|关在电梯|卡在电梯|电梯.{0,6}(困|卡)住|困住了|出不来|"
-    r"着火|起火|失火|火灾|烧起来|冒烟|火很大|"
-    r"煤气味|燃气味|煤气泄漏|燃气泄漏|漏气|煤气中毒|"
-    r"晕倒|昏倒|昏迷|不省人事|没有呼吸|没呼吸|心脏骤停|心梗|中风|抽搐|大出血|流了很多血|"
-    r"溺水|落水|跳楼|轻生|想自杀|要自杀|"
-    r"抢劫|打劫|有人打人|持刀|砍人|有人闯进|小偷在|入室|"
-    r"救命|快来人|紧急求助)"
+    r"被困|困在|困住|关在电梯|卡在电梯|电梯.{0,6}(困|卡|关)住|出不来了|"
+    r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|火很大|火势|"
+    r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|"
+    r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
+    r"呼吸困难|心脏骤停|心脏病发|心梗|胸口(剧|疼|痛)|中风|抽搐|口吐白沫|大出血|流了很多血|血流不止|"
+    r"摔倒了起不来|摔得起不来|骨折|触电|车祸|被车撞|撞人了|中毒|吃错药|喝了农药|"
+    r"溺水|掉进(河|水|湖)|落水|跳楼|轻生|自杀|不想活|"
+    r"抢劫|打劫|持刀|拿刀|砍人|打人了|被打了|家暴|有人闯进|小偷在|入室|绑架|"
+    r"走丢了|走失了|找不到(孩子|小孩|老人)|"
+    r"救命|快来人|紧急求助|快报警|叫救护车|快叫120"
 )
-# Not an emergency when it is about the policy: "加装电梯如果被困怎么办" still gets the numbers
-# (safer), but these words mark a question about rules rather than someone in danger now.
 
 _GREETING = re.compile(
-    r"^(你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|有人吗|有人在吗|喂|"
-    r"早上好|上午好|中午好|下午好|晚上好|早安|晚安|老师好|小助手|助手你好|打扰了|打扰一下|侬好)"
+    r"^(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
+    r"有没有人|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
+    r"新年好|过年好|节日快乐)",
+    re.IGNORECASE,
 )
-_THANKS = re.compile(r"(谢谢|多谢|感谢|谢啦|谢了|辛苦了|太好了|明白了|知道了|懂了|好的|好滴|ok|收到|了解了|thank)")
-_GOODBYE = re.compile(r"(再见|拜拜|拜|bye|下次再聊|先这样|没事了|没别的|没有别的|不问了|走了)")
+_THANKS = re.compile(
+    r"谢谢|多谢|感谢|谢啦|谢了|谢咯|3q|thx|thank|辛苦了|麻烦你了|太好了|明白了|知道了|懂了|了解了|清楚了|"
+    r"好的|好滴|好嘞|好吧|ok|收到|有帮助|有用|点赞|👍|你真棒|真厉害|不错",
+    re.IGNORECASE,
+)
+_GOODBYE = re.compile(
+    r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|不问了|"
+    r"不聊了|走了|下线了|88",
+    re.IGNORECASE,
+)
 _ABOUT_BOT = re.compile(
-    r"(你是谁|你是什么|你叫什么|你是机器人|机器人吗|是真人|真人吗|人工智能|你能做什么|你能干什么|你会什么|"
-    r"能帮我什么|你能回答什么|可以问什么|能问什么|都知道哪些|知道些什么|有什么功能|怎么用|怎么使用)"
+    r"你是谁|你是什么|你叫什么|你是机器人|机器人吗|是真人|真人吗|是人吗|人工智能|\bai\b|你能做什么|你能干什么|"
+    r"你会什么|你会干什么|能帮我什么|能帮我做什么|你能回答什么|可以问什么|能问什么|都知道哪些|知道些什么|"
+    r"知道什么|懂什么|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|帮助|help|菜单|功能介绍",
+    re.IGNORECASE,
 )
-_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|试一下|试试|测试一下")
+_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|新用户|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
-_FILLER = re.compile(r"[\s，,。.!！?？~～、…]+|请问|一下|我|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦")
+_FILLER = re.compile(
+    r"[\s，,。.!！?？~～、…]+|请问|一下|我|你|您|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦|哟|呐|嘛|非常|太|真"
+)
 
 _CITY_NAMES = (
     "北京 上海 天津 重庆 广州 深圳 南京 苏州 无锡 常州 宁波 温州 绍兴 嘉兴 湖州 金华 台州 丽水 衢州 舟山 "
@@ -78,10 +94,23 @@ NOW_WORDS = re.compile(r"现在|目前|如今|今年|眼下|最新|现阶段|当
 HOW_MANY = re.compile(r"多少|几个|几家|几所|几套|几万|数量|进展|完成|建成|建了|达到|有了|实现")
 # Someone asking for other people's data, or trying to make the assistant leave its job.
 MANIPULATION = re.compile(
-    r"忽略.{0,8}(指令|规则|设定|提示|要求)|系统提示|提示词|prompt|管理员模式|开发者模式|越狱|扮演|"
-    r"(密码|口令|账号|token|环境变量|数据库|后台).{0,12}(告诉|给我|发给|发我|输出|打印|是什么|多少)|"
-    r"(告诉|给我|查一下|查查|帮我查|发给我|输出).{0,16}(身份证号|住址|家庭住址|手机号|电话号码|银行卡|密码)|"
-    r"(别人|他人|邻居|某某|张三|李四).{0,8}(身份证|住址|手机号|电话|隐私)",
+    r"(忽略|无视|忘记|忘掉|不要管|别管).{0,10}(指令|规则|设定|提示|要求|限制|说明)|系统提示|提示词|prompt|"
+    r"ignore (all |the )?(previous|above|prior)|disregard|jailbreak|developer mode|"
+    r"管理员模式|开发者模式|调试模式|越狱|扮演|假装你是|你现在是一个|你现在是|"
+    r"(密码|口令|密钥|token|api.?key|环境变量|配置文件|数据库|后台|服务器|管理员|员工).{0,14}"
+    r"(告诉|给我|发给|发我|输出|打印|导出|列出|是什么|多少|账号)|"
+    r"(告诉|给我|查一下|查查|帮我查|发给我|输出|导出|列出).{0,16}(身份证号|住址|地址|手机号|电话号码|银行卡|密码|聊天记录|开房)|"
+    r"(别人|他人|邻居|某某|张三|李四|所有人|其他人|用户).{0,8}(身份证|住址|手机号|电话|隐私|信息|聊天记录)|"
+    r"人肉|查人|开房记录|"
+    r"(drop|delete|truncate|alter)\s+table|union\s+select|select\s.+\sfrom|or\s+1\s*=\s*1|'\s*or\s*'|--\s*$|"
+    r"<\s*script|javascript:|onerror\s*=|\$\{jndi|\{\{.*\}\}|\.\./\.\./|/etc/passwd|rm\s+-rf",
+    re.IGNORECASE,
+)
+# Abuse and spam: declined politely, never matched against the plan.
+ABUSE = re.compile(
+    r"傻[逼bB×]|[sS][bB]|煞笔|智障|弱智|白痴|脑残|蠢货|废物|垃圾(机器人|东西|玩意)|什么(破|垃圾)?玩意|滚|去死|"
+    r"fuck|shit|操你|他妈的|妈的|tmd|nmsl|破机器人|没用的东西|糊弄|骗子|"
+    r"加(我)?微信|加(我)?qq|代开发票|刷单|兼职日结|贷款|博彩|赌博|色情|约炮|https?://|www\.",
     re.IGNORECASE,
 )
 
@@ -142,21 +171,21 @@ def is_foreign_language(text: str) -> bool:
 
 
 def chitchat_kind(text: str) -> str | None:
-    """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan."""
+    """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
+    once the chit-chat words and fillers are gone, (almost) nothing may be left."""
     folded = text.lower().strip()
-    if _ABOUT_BOT.search(folded) and len(folded) <= 24:
-        return "about_bot"
-    rest = _FIRST_TIME.sub("", folded)
-    for pattern in (_GREETING, _THANKS, _GOODBYE):
+    rest = _GREETING.sub("", folded)
+    for pattern in (_FIRST_TIME, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
         rest = pattern.sub("", rest)
-    rest = _FILLER.sub("", rest)
-    if len(rest) > 2:  # more than a greeting: "你好，托位怎么申请"
+    if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
+    if _ABOUT_BOT.search(folded):
+        return "about_bot"
     if _GOODBYE.search(folded):
         return "goodbye"
     if _THANKS.search(folded):
         return "thanks"
-    if _GREETING.search(folded):
+    if _GREETING.search(folded) or _FIRST_TIME.search(folded):
         return "greeting"
     return None
 
@@ -188,6 +217,14 @@ def asks_about_now(text: str) -> bool:
 
 def is_manipulation(text: str) -> bool:
     return bool(MANIPULATION.search(text))
+
+
+def is_abuse_or_spam(text: str) -> bool:
+    """Insults, spam, or one character typed over and over ("哈哈哈哈哈哈哈哈", "。。。。。")."""
+    if ABUSE.search(text):
+        return True
+    letters = [c for c in text if not c.isspace()]
+    return len(letters) >= 8 and len(set(letters)) <= 2
 
 
 # A resident asking for a person (issue 15): "转人工", "找真人", "人工客服", "我要投诉，找个人".
