@@ -45,6 +45,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    only_refers,
     other_city,
     split_questions,
     without_greeting,
@@ -222,6 +223,11 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         short = len(question.text) <= SHORT_FOLLOW_UP
         if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=question.text, limit=3)):
             return None  # a question of its own
+    if turn.district and only_refers(question.text, turn.district):
+        # "那临平区也一样吗": the previous question again, for that district
+        answer = engine.answer(text=turn.previous, topic=None, district=turn.district)
+        if answer.found:
+            return Reply("follow_up", answer=answer)
     answer = engine.answer_follow_up(
         previous=turn.previous, text=question.text, topic=turn.topic_in_context, district=turn.district
     )

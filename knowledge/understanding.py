@@ -200,7 +200,7 @@ def other_city(text: str) -> str | None:
     if _CO_OPERATION.search(text):
         return None
     city = next((city for city in OTHER_CITIES if city in text), None)
-    if city and re.search(f"(跟|和|与|同)[^,，。?？]{{0,12}}{city}", text):
+    if city and re.search(f"(跟|和|与|同)[^。?？]{{0,12}}{city}", text):
         return None  # "跟嘉兴呢": Hangzhou together with that city
     return city
 
@@ -208,6 +208,17 @@ def other_city(text: str) -> str | None:
 def is_follow_up(text: str) -> bool:
     short = len(text) <= FOLLOW_UP_MAX_CHARS
     return short and bool(_FOLLOW_UP_START.match(text) or _FOLLOW_UP_WORDS.search(text))
+
+
+_REFERENCE_WORDS = re.compile(r"那么|那|这个|那个|也|一样|同样|呢|吗|么|怎么样|如何|有没有|有吗|是不是|[?？,，。\s]")
+
+
+def only_refers(text: str, district: str | None) -> bool:
+    """"那临平区也一样吗": nothing of its own but a district (and reference words)."""
+    rest = text
+    if district:
+        rest = rest.replace(district, "").replace(district.rstrip("区市县"), "")
+    return len(_REFERENCE_WORDS.sub("", rest)) <= 1
 
 
 def asks_about_now(text: str) -> bool:
