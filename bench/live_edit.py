@@ -47,7 +47,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-live-"))
     url = f"sqlite:///{workdir / 'kb.sqlite3'}"
     build(url=url)
-    stack = Stack(kb_url=url, workdir=workdir)
+    stack = Stack(kb_url=url, workdir=workdir, env={"FOUR_EYES": "0"})  # a direct edit, not a proposal
     stack.start()
     try:
         http = requests.Session()
@@ -66,7 +66,8 @@ def main() -> None:
         for n in range(args.edits):
             _, plain = ask(stack, f"bench-{uuid.uuid4().hex[:8]}")
             baseline.append(plain)
-            new_answer = f"（基准测试第{n + 1}次修改）{original}"
+            count = "".join("〇一二三四五六七八九"[int(d)] for d in str(n + 1))  # no figure its clause lacks
+            new_answer = f"（基准测试第{count}次修改）{original}"
             body = {k: entry[k] for k in ("topic", "question", "alternatives", "source")}
             entry = http.put(
                 f"{stack.web_url}/api/v1/faqs/{entry['id']}",

@@ -13,6 +13,7 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge.grounding import PLACEHOLDER_ANSWER
 from knowledge.models import UnansweredQuestion, utcnow
 from knowledge.privacy import mask_personal_data
 from knowledge.staff import FaqInput, NotFound, StaffUser, audit, create_entry
@@ -64,14 +65,18 @@ def dismiss(session: Session, *, question_id: int, user: StaffUser) -> None:
 
 
 def make_draft(session: Session, *, question_id: int, user: StaffUser, source: str = "主要目标") -> int:
-    """A draft FAQ entry whose question is the resident's; staff write the answer."""
+    """A draft FAQ entry whose question is the resident's; staff write the answer.
+
+    Its answer is a placeholder, which no save or publication accepts (knowledge.grounding):
+    it cannot reach residents before someone has written the real answer.
+    """
     row = _get(session, question_id)
     data = FaqInput(
         topic=row.topic or "plan",
         question=row.text[:300],
-        answer="（待填写答复）",
+        answer=PLACEHOLDER_ANSWER,
         source=source,
     )
-    entry = create_entry(session, data=data, user=user)
+    entry = create_entry(session, data=data, user=user, unfinished=True)
     row.status, row.faq_id = "drafted", entry.id
     return entry.id

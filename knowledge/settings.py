@@ -28,3 +28,12 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def four_eyes() -> bool:
+    """``FOUR_EYES=1`` (the default of ``make run PROFILE=prod``): nobody publishes or approves their own change.
+
+    Read on every decision, never cached, so the staff service, imports and the command line
+    follow the same setting (knowledge.staff, knowledge.proposals).
+    """
+    return os.environ.get("FOUR_EYES", "").strip().lower() in ("1", "true", "yes", "on")

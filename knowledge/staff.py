@@ -2,7 +2,14 @@
 
 Plain functions taking a Session; every change to an entry is checked against
 the version it was based on, kept as a revision, and written to the audit log.
-Messages are in Chinese because staff read them.
+Every save and every publication is checked against the grounding rule
+(``knowledge.grounding``): residents never get a figure the cited clause lacks,
+an empty answer or a placeholder. Messages are in Chinese because staff read them.
+
+Changes to a published entry by someone who may not change it directly become
+proposals (``knowledge.proposals``); role changes and passwords are in
+``knowledge.accounts``, resident feedback in ``knowledge.feedback``; the errors are
+``knowledge.errors`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from knowledge.errors import Conflict, Forbidden, Invalid, NotFound, StaffError, Unauthorized
 from knowledge.models import (
-    AnswerFeedback,
     AuditEvent,
     Clause,
     FaqEntry,
@@ -36,11 +43,11 @@ from knowledge.models import (
     StaffUser,
     utcnow,
 )
+from knowledge.publishing import check_content, check_four_eyes, content_author, may_change_live
+from knowledge.roles import ROLE_NAMES, ROLES, require_role  # noqa: F401  (ROLE_NAMES: callers find it here)
 from knowledge.topics import TOPICS
 
 log = logging.getLogger(__name__)
-ROLES = {"editor": 1, "reviewer": 2, "admin": 3}
-ROLE_NAMES = {"editor": "编辑", "reviewer": "审核员", "admin": "管理员"}
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 TOKEN_TTL = {"api": timedelta(hours=8), "session": timedelta(hours=8)}
@@ -50,45 +57,6 @@ MAX_SEARCH_CHARS, MAX_SEARCH_TERMS = 200, 20  # a longer search is cut to these 
 NUL = "\x00"  # PostgreSQL refuses it in any text value, so it never reaches a query
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's recommended parameters
-
-
-class StaffError(Exception):
-    """An error a staff member caused; ``code`` for programs, ``message`` in Chinese."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str, *, details: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details
-
-
-class NotFound(StaffError):
-    status = 404
-
-
-class Forbidden(StaffError):
-    status = 403
-
-
-class Unauthorized(StaffError):
-    status = 401
-
-
-class Conflict(StaffError):
-    """The entry changed since the version the staff member started from."""
-
-    status = 409
-
-    def __init__(self, current: dict[str, Any]) -> None:
-        super().__init__(
-            "version_conflict",
-            f"该条目已被他人修改（当前版本 {current['version']}），您的修改没有保存。请查看最新内容后再修改。",
-            details=current,
-        )
-
-
-class Invalid(StaffError):
-    status = 422
 
 
 # -- accounts -------------------------------------------------------------------
@@ -327,7 +295,13 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _digest(token: str) -> str:
+def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password`` (slow on purpose: off the event loop)."""
+    return _hasher.hash(password)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a token: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -336,7 +310,7 @@ def issue_token(session: Session, *, user: StaffUser, kind: str) -> tuple[str, s
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     session.add(
         StaffToken(
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             kind=kind,
             user_id=user.id,
             csrf_token=csrf,
@@ -347,19 +321,16 @@ def issue_token(session: Session, *, user: StaffUser, kind: str) -> tuple[str, s
 
 
 def resolve_token(session: Session, *, token: str, kind: str) -> StaffToken | None:
-    found = session.scalar(select(StaffToken).where(StaffToken.token_hash == _digest(token), StaffToken.kind == kind))
+    found = session.scalar(
+        select(StaffToken).where(StaffToken.token_hash == token_digest(token), StaffToken.kind == kind)
+    )
     if found is None or as_utc(found.expires_at) <= utcnow() or found.user.disabled:
         return None
     return found
 
 
 def revoke_token(session: Session, *, token: str) -> None:
-    session.query(StaffToken).filter(StaffToken.token_hash == _digest(token)).delete()
-
-
-def require_role(user: StaffUser, role: str) -> None:
-    if ROLES[user.role] < ROLES[role]:
-        raise Forbidden("forbidden", f"权限不足：此操作需要{ROLE_NAMES[role]}及以上角色。")
+    session.query(StaffToken).filter(StaffToken.token_hash == token_digest(token)).delete()
 
 
 def audit(session: Session, *, actor: str, action: str, target: str = "", detail: str = "") -> None:
@@ -489,26 +460,52 @@ def list_entries(
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
-def _record(session: Session, entry: FaqEntry, clause: Clause, *, action: str, actor: str) -> None:
+def record_revision(
+    session: Session,
+    entry: FaqEntry,
+    clause: Clause,
+    *,
+    action: str,
+    actor: str,
+    restored_from: int | None = None,
+    proposal_id: int | None = None,
+) -> None:
     session.flush()
     session.add(
         FaqRevision(
-            faq_id=entry.id, version=entry.version, action=action, snapshot=snapshot(entry, clause), actor=actor
+            faq_id=entry.id,
+            version=entry.version,
+            action=action,
+            snapshot=snapshot(entry, clause),
+            actor=actor,
+            restored_from=restored_from,
+            proposal_id=proposal_id,
         )
     )
-    audit(session, actor=actor, action=f"faq.{action}", target=f"faq:{entry.id}", detail=f"v{entry.version}")
+    detail = f"v{entry.version}"
+    if restored_from is not None:
+        detail += f" from v{restored_from}"
+    if proposal_id is not None:
+        detail += f" proposal {proposal_id}"
+    audit(session, actor=actor, action=f"faq.{action}", target=f"faq:{entry.id}", detail=detail)
 
 
-def _check_version(entry: FaqEntry, expected_version: Any) -> None:
+def check_version(entry: FaqEntry, expected_version: Any) -> None:
+    """Conflict unless ``expected_version`` is the entry's current version."""
     if not isinstance(expected_version, int) or isinstance(expected_version, bool):
         raise Invalid("version_required", "请提供修改所基于的版本号 version（整数）。")
     if expected_version != entry.version:
         raise Conflict(entry_dict(entry))
 
 
-def create_entry(session: Session, *, data: FaqInput, user: StaffUser, publish: bool = False) -> FaqEntry:
+def create_entry(
+    session: Session, *, data: FaqInput, user: StaffUser, publish: bool = False, unfinished: bool = False
+) -> FaqEntry:
     require_role(user, "reviewer" if publish else "editor")
     clause = clause_for_ref(session, data.source)
+    check_content(question=data.question, answer=data.answer, clause=clause, unfinished=unfinished and not publish)
+    if publish:
+        check_four_eyes(author=user.username, user=user, what="发布")
     entry = FaqEntry(
         topic=data.topic,
         question=data.question,
@@ -519,25 +516,45 @@ def create_entry(session: Session, *, data: FaqInput, user: StaffUser, publish: 
         updated_by=user.username,
     )
     session.add(entry)
-    _record(session, entry, clause, action="create", actor=user.username)
+    record_revision(session, entry, clause, action="create", actor=user.username)
     return entry
 
 
 def update_entry(
-    session: Session, *, entry_id: int, data: FaqInput, expected_version: Any, user: StaffUser
+    session: Session,
+    *,
+    entry_id: int,
+    data: FaqInput,
+    expected_version: Any,
+    user: StaffUser,
+    restored_from: int | None = None,
 ) -> FaqEntry:
+    """Change an entry's content directly. A published one only by whom ``may_change_live`` allows;
+    for everyone else ``knowledge.proposals.save_entry`` turns the change into a proposal."""
     entry = get_entry(session, entry_id=entry_id)
-    _check_version(entry, expected_version)
+    check_version(entry, expected_version)
     if entry.status == "published":
         require_role(user, "reviewer")  # a live answer is changed only by a reviewer
+        if not may_change_live(user):
+            raise Forbidden(
+                "proposal_required",
+                "四眼原则：已发布条目的修改须作为修改提议提交，由另一位审核员批准后生效。",
+            )
     else:
         require_role(user, "editor")
     clause = clause_for_ref(session, data.source)
+    check_content(question=data.question, answer=data.answer, clause=clause)
+    apply_content(entry, data, clause, actor=user.username)
+    action = "update" if restored_from is None else "restore_version"
+    record_revision(session, entry, clause, action=action, actor=user.username, restored_from=restored_from)
+    return entry
+
+
+def apply_content(entry: FaqEntry, data: FaqInput, clause: Clause, *, actor: str) -> None:
+    """Write ``data`` into the entry (no checks: the callers check role, version and content)."""
     entry.topic, entry.question, entry.alternatives = data.topic, data.question, data.alternatives
     entry.answer, entry.clause = data.answer, clause
-    entry.updated_by, entry.updated_at = user.username, utcnow()
-    _record(session, entry, clause, action="update", actor=user.username)
-    return entry
+    entry.updated_by, entry.updated_at = actor, utcnow()
 
 
 def set_status(session: Session, *, entry_id: int, status: str, expected_version: Any, user: StaffUser) -> FaqEntry:
@@ -545,11 +562,14 @@ def set_status(session: Session, *, entry_id: int, status: str, expected_version
     if status not in ("draft", "published"):
         raise Invalid("invalid_status", "状态必须是 draft（草稿）或 published（已发布）。")
     entry = get_entry(session, entry_id=entry_id)
-    _check_version(entry, expected_version)
+    check_version(entry, expected_version)
     if entry.deleted_at is not None:
         raise StaffError("deleted", "该条目已删除，请先恢复。")
+    if status == "published" and entry.status != "published":
+        check_content(question=entry.question, answer=entry.answer, clause=entry.clause)
+        check_four_eyes(author=content_author(session, entry), user=user, what="发布")
     entry.status, entry.updated_by, entry.updated_at = status, user.username, utcnow()
-    _record(
+    record_revision(
         session, entry, entry.clause, action="publish" if status == "published" else "unpublish", actor=user.username
     )
     return entry
@@ -559,11 +579,11 @@ def delete_entry(
     session: Session, *, entry_id: int, expected_version: Any, user: StaffUser, restore: bool = False
 ) -> FaqEntry:
     entry = get_entry(session, entry_id=entry_id)
-    _check_version(entry, expected_version)
+    check_version(entry, expected_version)
     require_role(user, "reviewer" if entry.status == "published" else "editor")
     entry.deleted_at = None if restore else utcnow()
     entry.updated_by, entry.updated_at = user.username, utcnow()
-    _record(session, entry, entry.clause, action="restore" if restore else "delete", actor=user.username)
+    record_revision(session, entry, entry.clause, action="restore" if restore else "delete", actor=user.username)
     return entry
 
 
@@ -573,79 +593,56 @@ def revisions(session: Session, *, entry_id: int) -> list[FaqRevision]:
     return list(session.scalars(stmt))
 
 
+STATUS_NAMES = {"draft": "草稿", "published": "已发布"}
+
+
+def snapshot_lines(snap: dict[str, Any] | None) -> list[str]:
+    """An entry's content as staff read it, one line per field, in plain Chinese."""
+    if not snap:
+        return []
+    alternatives = "、".join(snap.get("alternatives") or [])
+    lines = [
+        f"主题：{TOPICS.get(snap.get('topic') or '', snap.get('topic'))}",
+        f"问题：{snap.get('question')}",
+        f"其他问法：{alternatives}",
+        f"答复：{snap.get('answer')}",
+        f"依据：{snap.get('source')}",
+    ]
+    if "status" in snap:
+        lines.append(f"状态：{STATUS_NAMES.get(snap['status'], snap['status'])}")
+    return lines
+
+
 def revision_diff(older: dict[str, Any] | None, newer: dict[str, Any]) -> list[str]:
     """A readable line diff of two snapshots."""
-
-    def lines(snap: dict[str, Any] | None) -> list[str]:
-        if not snap:
-            return []
-        alternatives = "、".join(snap.get("alternatives") or [])
-        return [
-            f"主题：{snap.get('topic')}",
-            f"问题：{snap.get('question')}",
-            f"其他问法：{alternatives}",
-            f"答复：{snap.get('answer')}",
-            f"依据：{snap.get('source')}",
-            f"状态：{snap.get('status')}",
-        ]
-
-    return list(difflib.unified_diff(lines(older), lines(newer), lineterm="", n=0))[2:]
+    return list(difflib.unified_diff(snapshot_lines(older), snapshot_lines(newer), lineterm="", n=0))[2:]
 
 
-def restore_revision(
-    session: Session, *, entry_id: int, revision_id: int, expected_version: Any, user: StaffUser
-) -> FaqEntry:
+def revision_input(session: Session, *, entry_id: int, revision_id: int) -> tuple[FaqRevision, FaqInput]:
+    """A revision of this entry and its content as input for a save."""
     revision = session.get(FaqRevision, revision_id)
     if revision is None or revision.faq_id != entry_id:
         raise NotFound("revision_not_found", "没有这个历史版本。")
     snap = revision.snapshot
     data = FaqInput.from_mapping({k: snap.get(k) for k in ("topic", "question", "answer", "source", "alternatives")})
-    return update_entry(session, entry_id=entry_id, data=data, expected_version=expected_version, user=user)
+    return revision, data
 
 
-# -- resident feedback ------------------------------------------------------------
+def restore_revision(
+    session: Session, *, entry_id: int, revision_id: int, expected_version: Any, user: StaffUser
+) -> FaqEntry:
+    """Save an earlier version's content as a new version, recorded as a restore of version N."""
+    revision, data = revision_input(session, entry_id=entry_id, revision_id=revision_id)
+    return update_entry(
+        session,
+        entry_id=entry_id,
+        data=data,
+        expected_version=expected_version,
+        user=user,
+        restored_from=revision.version,
+    )
 
 
 def is_id(value: Any) -> bool:
     """An integer that can be a row's id (True is not 1; 10**30 would overflow the database's integer)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
-
-
-def record_feedback(session: Session, *, faq_id: Any, rating: Any) -> bool:
-    """Count a resident's 👍/👎 on a published answer; True if it was counted.
-
-    Any other id (a draft, a deleted entry, one that does not or cannot exist) is accepted and
-    ignored, and the caller gives the same answer for all of them: feedback cannot be used to
-    find out which ids exist, and a resident who rates an answer unpublished since then is
-    thanked, not shown an error. Only a rating or an id of the wrong type is refused.
-    """
-    if rating not in ("up", "down"):
-        raise Invalid("invalid_rating", "rating 必须是 up 或 down。")
-    if not isinstance(faq_id, int) or isinstance(faq_id, bool):
-        raise Invalid("invalid_faq_id", "faq_id 必须是整数。")
-    if not is_id(faq_id):
-        return False
-    published = select(FaqEntry.id).where(
-        FaqEntry.id == faq_id, FaqEntry.status == "published", FaqEntry.deleted_at.is_(None)
-    )
-    if session.scalar(published) is None:
-        return False
-    session.add(AnswerFeedback(faq_id=faq_id, rating=1 if rating == "up" else -1))
-    return True
-
-
-def feedback_summary(session: Session) -> list[dict[str, Any]]:
-    """Per published entry: 👍 and 👎 counts, entries with the worst ratio first (no drafts, nothing deleted)."""
-    rows = session.execute(
-        select(
-            AnswerFeedback.faq_id,
-            FaqEntry.question,
-            func.count().filter(AnswerFeedback.rating > 0),
-            func.count().filter(AnswerFeedback.rating < 0),
-        )
-        .join(FaqEntry, FaqEntry.id == AnswerFeedback.faq_id)
-        .where(FaqEntry.status == "published", FaqEntry.deleted_at.is_(None))
-        .group_by(AnswerFeedback.faq_id, FaqEntry.question)
-    ).all()
-    summary = [{"faq_id": faq_id, "question": question, "up": up, "down": down} for faq_id, question, up, down in rows]
-    return sorted(summary, key=lambda r: (-(r["down"] / (r["up"] + r["down"])), -r["down"]))

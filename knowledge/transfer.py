@@ -14,6 +14,12 @@ Import is all-or-nothing and checked row by row before anything is written:
   entries seeded from ``knowledge/faq/*.yml``: it is checked on updates and
   ignored on new rows;
 - a row equal to the entry counts as unchanged and is not written;
+- every row's answer must pass the grounding rule (``knowledge.grounding``: no figure its clause
+  lacks, no empty or placeholder answer), as every save does;
+- a changed row of a published entry, from someone who may not change live answers directly
+  (an editor; with ``FOUR_EYES=1`` everyone), becomes a proposal for a reviewer
+  (``knowledge.proposals``), counted as ``proposed``; under four-eyes nobody publishes their own
+  new or changed rows;
 - every bad row is reported with its line (CSV: the physical line in the file,
   header = line 1; YAML: the entry's number, 第N条; 0 = the file as a whole).
 
@@ -36,8 +42,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from knowledge import staff
+from knowledge import grounding, proposals, staff
 from knowledge.models import Clause, FaqEntry, StaffUser
+from knowledge.publishing import content_author
+from knowledge.settings import four_eyes
 from knowledge.staff import FaqInput, Invalid, StaffError
 
 FORMATS = ("csv", "yaml")
@@ -57,6 +65,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    proposed: int = 0  # changes to published entries stored as proposals for a reviewer
     errors: list[tuple[int, str]] = field(default_factory=list)
     dry_run: bool = False
     changes: list[dict[str, Any]] = field(default_factory=list)  # what would be / was written, for the preview
@@ -70,6 +79,7 @@ class ImportReport:
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "proposed": self.proposed,
             "errors": [{"line": line, "message": message} for line, message in self.errors],
             "dry_run": self.dry_run,
             "ok": self.ok,
@@ -249,7 +259,7 @@ def _read_yaml(text: str) -> list[_Row]:
 @dataclass
 class _Plan:
     row: _Row
-    action: str  # create | update | unchanged
+    action: str  # create | update | unchanged | propose
     data: FaqInput | None = None
     entry: FaqEntry | None = None
     status: str = "draft"
@@ -326,6 +336,12 @@ def _check(
                     clause = staff.clause_for_ref(session, source[:MAX_SOURCE_CHARS])
                 except Invalid as exc:
                     problems.append(exc.message)
+        if data is not None and clause is not None:
+            problem = grounding.check(
+                question=data.question, answer=data.answer, clause_ref=clause.ref, clause_text=clause.text
+            )
+            if problem is not None:
+                problems.append(problem.message)
         status = _text(v.get("status")).lower()
         if status and status not in ("draft", "published"):
             problems.append(f"状态必须是 draft（草稿）或 published（已发布），现为“{_shown(v.get('status'))}”。")
@@ -351,6 +367,8 @@ def _check(
                 problems.append(
                     f"新建并直接发布条目需要审核员及以上角色（您的角色：{role_name}）；可把状态改为 draft。"
                 )
+            elif status == "published" and four_eyes():
+                problems.append(FOUR_EYES_NEW)
             plan = _Plan(row=row, action="create", data=data, status=status)
         elif entry_id >= 0:
             entry = entries.get(entry_id)
@@ -379,13 +397,18 @@ def _check(
                         "本行没有覆盖。请重新导出最新内容，再把修改填进去。"
                     )
                 else:
-                    needs_reviewer = status != entry.status or (not same and entry.status == "published")
-                    if needs_reviewer and not is_reviewer:
-                        what = "更改发布状态" if status != entry.status else "修改已发布的条目"
-                        problems.append(f"{what}需要审核员及以上角色（您的角色：{role_name}）。")
+                    proposes = (
+                        not same and status == entry.status == "published" and proposals.needs_proposal(entry, user)
+                    )
+                    if status != entry.status and not is_reviewer:
+                        problems.append(f"更改发布状态需要审核员及以上角色（您的角色：{role_name}）。")
+                    elif status == "published" != entry.status and four_eyes():
+                        author = user.username if not same else content_author(session, entry)
+                        if author == user.username:
+                            problems.append(FOUR_EYES_PUBLISH)
                     plan = _Plan(
                         row=row,
-                        action="update",
+                        action="propose" if proposes else "update",
                         data=data,
                         entry=entry,
                         status=status,
@@ -399,19 +422,32 @@ def _check(
     return plans
 
 
+FOUR_EYES_NEW = "四眼原则：不能直接发布自己导入的新条目；请把状态改为 draft，由另一位审核员发布。"
+FOUR_EYES_PUBLISH = "四眼原则：不能发布自己修改的内容；请保留原状态，由另一位审核员发布。"
+
+
 def _apply(session: Session, plans: Iterable[_Plan], user: StaffUser) -> None:
     for plan in plans:
         try:
-            if plan.action == "create":
+            if plan.action == "propose":
+                assert plan.entry is not None and plan.data is not None
+                proposals.save_entry(
+                    session, entry_id=plan.entry.id, data=plan.data, expected_version=plan.version, user=user
+                )
+            elif plan.action == "create":
                 assert plan.data is not None
                 entry = staff.create_entry(session, data=plan.data, user=user, publish=plan.status == "published")
                 plan.entry = entry
             elif plan.action == "update":
                 assert plan.entry is not None and plan.data is not None
                 entry = plan.entry
+                if plan.status == "draft" and entry.status == "published":  # unpublished first, then changed
+                    entry = staff.set_status(
+                        session, entry_id=entry.id, status="draft", expected_version=entry.version, user=user
+                    )
                 if plan.content_changed:
                     entry = staff.update_entry(
-                        session, entry_id=entry.id, data=plan.data, expected_version=plan.version, user=user
+                        session, entry_id=entry.id, data=plan.data, expected_version=entry.version, user=user
                     )
                 if plan.status != entry.status:
                     entry = staff.set_status(
@@ -450,6 +486,7 @@ def import_entries(session: Session, *, data: bytes, fmt: str, user: StaffUser, 
     report.unchanged = sum(plan.action == "unchanged" for plan in plans)
     report.created = sum(plan.action == "create" for plan in plans)
     report.updated = sum(plan.action == "update" for plan in plans)
+    report.proposed = sum(plan.action == "propose" for plan in plans)
     if report.errors or dry_run:
         report.changes = _changes(plans)
         return report
@@ -462,7 +499,10 @@ def import_entries(session: Session, *, data: bytes, fmt: str, user: StaffUser, 
                 actor=user.username,
                 action="faq.import",
                 target=f"import:{fmt}",
-                detail=f"created={report.created} updated={report.updated} unchanged={report.unchanged}",
+                detail=(
+                    f"created={report.created} updated={report.updated} unchanged={report.unchanged}"
+                    f" proposed={report.proposed}"
+                ),
             )
     except _RowFailed as exc:
         report.errors.append((exc.row.line, f"{exc.row.where}：{exc.message}"))

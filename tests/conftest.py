@@ -18,6 +18,12 @@ from knowledge.db import get_engine, get_sessionmaker
 from tests.stack import Postgres, Stack
 
 
+@pytest.fixture(autouse=True)
+def _four_eyes_off_unless_a_test_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make test PROFILE=prod`` exports FOUR_EYES=1; tests that need it set it themselves."""
+    monkeypatch.delenv("FOUR_EYES", raising=False)
+
+
 @pytest.fixture(scope="session")
 def kb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('kb') / 'kb.sqlite3'}"
@@ -51,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{workdir / 'kb.sqlite3'}"
     build(url=url)
-    running = Stack(kb_url=url, workdir=workdir)
+    running = Stack(kb_url=url, workdir=workdir, env={"FOUR_EYES": "0"})  # the browser tests edit live answers
     try:
         running.start()
         yield running

@@ -12,7 +12,7 @@ from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from knowledge import inbox, staff
+from knowledge import feedback, inbox, staff
 from knowledge.db import get_sessionmaker
 from knowledge.models import FaqEntry
 from web.admin import CSP, CSRF_FIELD
@@ -24,6 +24,7 @@ from web.auth import SESSION_COOKIE
 
 ADMIN = ("admin-views", "Views-Adm1n-Passw0rd!")
 MARKUP = "<img src=x onerror=alert(1)>"
+ANSWER_MARKUP = "<img src=x onerror=alert(document.domain)>"  # no figure: an answer's figures must be in its clause
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
 
 
@@ -104,6 +105,14 @@ async def open_page(client: TestClient | ClientSession, path: str) -> tuple[Page
     html = await response.text()
     assert response.status == 200, html
     return Page(html), html
+
+
+async def confirmed(client: TestClient | ClientSession, action: str, fields: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Post an unpublish/delete/restore form, check the confirmation page, then confirm it."""
+    response = await client.post(action, data=fields)
+    html = await response.text()
+    assert response.status == 200 and "居民现在看到的" in html and "确认后居民将看到的" in html, html
+    return await client.post(action, data=Page(html).form(action))
 
 
 def entry_id_with(url: str, question: str) -> int:
@@ -246,9 +255,8 @@ async def test_edit_save_publish_and_history(client: TestClient, fresh_kb_url: s
     assert page.form(f"/admin/faqs/{entry_id}")["answer"] == "蓝领公寓的新答复。"
     assert page.texts["preview"].startswith("蓝领公寓的新答复。\n来源：《")
 
-    response = await client.post(
-        f"/admin/faqs/{entry_id}/unpublish", data=page.form(f"/admin/faqs/{entry_id}/unpublish")
-    )
+    unpublish = f"/admin/faqs/{entry_id}/unpublish"
+    response = await confirmed(client, unpublish, page.form(unpublish))
     page = Page(await response.text())
     assert response.status == 200 and "已撤回发布" in page.texts["main"]
     response = await client.post(f"/admin/faqs/{entry_id}/publish", data=page.form(f"/admin/faqs/{entry_id}/publish"))
@@ -257,11 +265,15 @@ async def test_edit_save_publish_and_history(client: TestClient, fresh_kb_url: s
 
     history, html = await open_page(client, f"/admin/faqs/{entry_id}/history")
     assert "+答复：蓝领公寓的新答复。" in html and "撤回发布" in html
+    assert "状态：已发布" in html and "状态：published" not in html  # plain Chinese
+    assert "知识库构建（系统）" in html and ">build<" not in html
     restores = [f for f in history.forms if f["action"].endswith("/restore")]
     assert len(restores) == 3  # every revision but the current one (build, update, publish, unpublish)
-    first = restores[-1]  # the oldest: the edit itself, still published
-    response = await client.post(first["action"], data=first["fields"])
+    first = restores[-1]  # the oldest: as built
+    response = await confirmed(client, first["action"], first["fields"])
     assert response.status == 200 and "已恢复为所选历史版本" in await response.text()
+    _, html = await open_page(client, f"/admin/faqs/{entry_id}/history")
+    assert "恢复为版本 1" in html  # a restore is shown as the restore of version N
 
 
 async def test_stale_version_gets_409_and_keeps_the_typed_text(client: TestClient, fresh_kb_url: str) -> None:
@@ -340,13 +352,13 @@ async def test_create_draft_then_publish(client: TestClient, fresh_kb_url: str) 
     response = await client.post(f"/admin/faqs/{entry_id}/publish", data=page.form(f"/admin/faqs/{entry_id}/publish"))
     assert response.status == 200
     page = Page(await response.text())
-    response = await client.post(f"/admin/faqs/{entry_id}/delete", data=page.form(f"/admin/faqs/{entry_id}/delete"))
+    response = await confirmed(client, f"/admin/faqs/{entry_id}/delete", page.form(f"/admin/faqs/{entry_id}/delete"))
     assert "已删除" in await response.text()
     _, html = await open_page(client, "/admin?deleted=1")
     assert "蓝领公寓在哪里申请（测试）？" in html
     listing = Page(html)
-    response = await client.post(
-        f"/admin/faqs/{entry_id}/restore", data=listing.form(f"/admin/faqs/{entry_id}/restore")
+    response = await confirmed(
+        client, f"/admin/faqs/{entry_id}/restore", listing.form(f"/admin/faqs/{entry_id}/restore")
     )
     assert "已恢复" in await response.text()
     with get_sessionmaker(fresh_kb_url)() as session:
@@ -364,7 +376,7 @@ async def test_markup_typed_by_staff_is_shown_as_text(client: TestClient) -> Non
         "topic": "plan",
         "question": f"标记测试 {MARKUP}",
         "alternatives": f'"><script>alert(2)</script>\n{MARKUP}',
-        "answer": f"答复里的标记 {MARKUP} 和 <script>alert(3)</script>",
+        "answer": f"答复里的标记 {ANSWER_MARKUP} 和 <script>alert(document.cookie)</script>",
         "source": "主要目标",
         "action": "save",
     }
@@ -379,7 +391,8 @@ async def test_markup_typed_by_staff_is_shown_as_text(client: TestClient) -> Non
         assert "<img" not in html and "<script>alert" not in html
         assert ESCAPED in html
     page = Page(edit_html)
-    assert page.texts["preview"].startswith(f"答复里的标记 {MARKUP} 和 <script>alert(3)</script>\n来源：")
+    typed_answer = f"答复里的标记 {ANSWER_MARKUP} 和 <script>alert(document.cookie)</script>"
+    assert page.texts["preview"].startswith(typed_answer + "\n来源：")
     assert page.form(f"/admin/faqs/{entry_id}")["answer"] == form["answer"]
     assert "尚未保存" in Page(preview_html).texts["preview-note"]
     for response in (preview, await client.get("/admin?q=标记测试")):
@@ -409,15 +422,22 @@ async def test_inbox_draft_and_dismiss(client: TestClient, fresh_kb_url: str) ->
     assert "已忽略" in await response.text() and ESCAPED not in await response.text()
 
 
-async def test_feedback_worst_first(client: TestClient, fresh_kb_url: str) -> None:
+async def test_feedback_worst_first_with_time_version_and_the_masked_question(
+    client: TestClient, fresh_kb_url: str
+) -> None:
     good, bad = entry_id_with(fresh_kb_url, "蓝领公寓是什么"), entry_id_with(fresh_kb_url, "蓝领公寓社区化")
     with get_sessionmaker(fresh_kb_url)() as session, session.begin():
         for faq_id, rating in ((good, "up"), (good, "up"), (bad, "down"), (bad, "up")):
-            staff.record_feedback(session, faq_id=faq_id, rating=rating)
+            question = "蓝领公寓怎么申请？我电话13912345678" if rating == "down" else None
+            feedback.record_feedback(session, faq_id=faq_id, rating=rating, question=question)
     await login(client)
     _, html = await open_page(client, "/admin/feedback")
     assert html.index(f'href="/admin/faqs/{bad}"') < html.index(f'href="/admin/faqs/{good}"')
     assert "50%" in html
+    assert "有帮助" in html and "没帮助" in html and "有用" not in html and "没用" not in html  # the widget's words
+    assert "蓝领公寓怎么申请？" in html and "13912345678" not in html  # the question, masked
+    assert f'href="/admin/faqs/{bad}/history#v1"' in html and "版本 1" in html  # the answer version read
+    assert re.search(r"<time>\d{4}-\d\d-\d\d \d\d:\d\d</time>", html)  # when
 
 
 async def test_users_and_roles(client: TestClient) -> None:
@@ -435,7 +455,8 @@ async def test_users_and_roles(client: TestClient) -> None:
     )
     assert response.status == 200 and "已添加用户" in await response.text()
     _, audit_html = await open_page(client, "/admin/audit")
-    assert "user.create" in audit_html and "user:editor1" in audit_html
+    assert "添加用户" in audit_html and "用户 editor1" in audit_html and "角色：编辑" in audit_html
+    assert "user.create" not in audit_html and "user:editor1" not in audit_html
 
     jar = CookieJar(unsafe=True)  # a second browser, on the same server
     async with ClientSession(base_url=str(client.make_url("/")), cookie_jar=jar) as editor:
@@ -447,7 +468,7 @@ async def test_users_and_roles(client: TestClient) -> None:
         assert "/admin/faqs/1/publish" not in html and "/admin/faqs/1/unpublish" not in html
 
     page, _ = await open_page(client, "/admin/users")
-    disable = next(f for f in page.forms if f["fields"].get("username") == "editor1")
+    disable = next(f for f in page.forms if f["fields"].get("username") == "editor1" and "disabled" in f["fields"])
     response = await client.post("/admin/users/status", data=disable["fields"])
     assert "已停用该用户" in await response.text()
 
@@ -464,7 +485,7 @@ async def test_stale_publish_gets_409_with_the_current_entry(client: TestClient,
     page, _ = await open_page(client, f"/admin/faqs/{entry_id}")
     await client.post(f"/admin/faqs/{entry_id}", data={**page.form(f"/admin/faqs/{entry_id}"), "answer": "新答复"})
     response = await client.post(
-        f"/admin/faqs/{entry_id}/unpublish", data=page.form(f"/admin/faqs/{entry_id}/unpublish")
+        f"/admin/faqs/{entry_id}/unpublish", data={**page.form(f"/admin/faqs/{entry_id}/unpublish"), "confirmed": "1"}
     )
     html = await response.text()
     assert response.status == 409 and "该条目已被他人修改" in html
@@ -473,19 +494,37 @@ async def test_stale_publish_gets_409_with_the_current_entry(client: TestClient,
         assert session.get(FaqEntry, entry_id).status == "published"
 
 
-async def test_editor_cannot_change_a_published_entry_but_keeps_the_text(client: TestClient, fresh_kb_url: str) -> None:
+async def test_an_editors_change_to_a_published_entry_becomes_a_proposal(client: TestClient, fresh_kb_url: str) -> None:
+    """Issue 13: the form says so, 提交修改提议 stores a proposal, residents keep the published answer."""
     with get_sessionmaker(fresh_kb_url)() as session, session.begin():
         staff.create_user(session, username="editor2", password="Editor-Passw0rd!", role="editor", actor="test")
     await login(client, "editor2", "Editor-Passw0rd!")
     entry_id = entry_id_with(fresh_kb_url, "蓝领公寓是什么")
+    with get_sessionmaker(fresh_kb_url)() as session:
+        live_answer = session.get(FaqEntry, entry_id).answer
     page, html = await open_page(client, f"/admin/faqs/{entry_id}")
-    assert "只有审核员及以上角色可以修改" in html
+    assert "提交修改提议" in html and "修改提议" in page.texts["proposal-hint"]
+    assert f"/admin/faqs/{entry_id}/delete" not in html  # deleting a live answer is a reviewer's
     response = await client.post(
         f"/admin/faqs/{entry_id}", data={**page.form(f"/admin/faqs/{entry_id}"), "answer": "编辑的改动"}
     )
     html = await response.text()
-    assert response.status == 403 and "权限不足" in html
-    assert Page(html).form(f"/admin/faqs/{entry_id}")["answer"] == "编辑的改动"
+    assert response.status == 200 and re.fullmatch(r"/admin/proposals/\d+", response.url.path)
+    assert "已提交修改提议" in html and "+答复：编辑的改动" in html and "-答复：" + live_answer in html
+    with get_sessionmaker(fresh_kb_url)() as session:
+        assert session.get(FaqEntry, entry_id).answer == live_answer
+
+    # an invented figure is refused, with the figure and the clause, and the text is kept
+    page, _ = await open_page(client, f"/admin/faqs/{entry_id}")
+    form = page.form(f"/admin/faqs/{entry_id}")
+    response = await client.post(f"/admin/faqs/{entry_id}", data={**form, "answer": "蓝领公寓每间补贴9173元。"})
+    html = await response.text()
+    assert response.status == 422
+    refused = Page(html)
+    assert "“9173”" in refused.texts["problem"] and form["source"] in refused.texts["problem"]
+    assert refused.texts["clause-text"].strip()  # the clause is shown beside it
+    assert "“9173”" in refused.texts["grounding"]
+    assert refused.form(f"/admin/faqs/{entry_id}")["answer"] == "蓝领公寓每间补贴9173元。"
 
 
 async def test_pages_need_no_inline_script_or_style(client: TestClient) -> None:

@@ -103,7 +103,7 @@ async def test_stale_version_is_409_with_the_current_entry_and_nothing_is_overwr
     assert stored["answer"] == "第一位工作人员的修改。"
 
 
-async def test_editor_cannot_publish_or_change_a_live_answer(client: TestClient):
+async def test_editor_cannot_publish_and_a_change_to_a_live_answer_is_a_proposal(client: TestClient):
     editor = await login(client, EDITOR)
     entry = await (await client.post("/api/v1/faqs", json=NEW_ENTRY, headers=editor)).json()
     publish = await client.post(f"/api/v1/faqs/{entry['id']}/publish", json={"version": 1}, headers=editor)
@@ -111,7 +111,12 @@ async def test_editor_cannot_publish_or_change_a_live_answer(client: TestClient)
     live = await (await client.get("/api/v1/faqs", params={"status": "published"}, headers=editor)).json()
     target = live["items"][0]
     edit = {**NEW_ENTRY, "version": target["version"]}
-    assert (await client.put(f"/api/v1/faqs/{target['id']}", json=edit, headers=editor)).status == 403
+    proposed = await client.put(f"/api/v1/faqs/{target['id']}", json=edit, headers=editor)
+    assert proposed.status == 202
+    proposal = (await proposed.json())["proposal"]
+    assert proposal["faq_id"] == target["id"] and proposal["proposed_by"] == EDITOR[0] and proposal["diff"]
+    unchanged = await (await client.get(f"/api/v1/faqs/{target['id']}", headers=editor)).json()
+    assert (unchanged["answer"], unchanged["version"]) == (target["answer"], target["version"])
 
 
 async def test_bad_input_gets_clear_errors_not_500(client: TestClient):

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from knowledge import backup, inbox, staff
+from knowledge import backup, feedback, inbox, staff
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker
 from knowledge.models import Base, FaqEntry, StaffUser
@@ -88,8 +88,8 @@ def lived_in(url: str) -> int:
             user=user(session, "li"),
         )
         inbox.record_unanswered(session, text="电梯加装要多久能批下来", topic="elevator")
-        staff.record_feedback(session, faq_id=edited.id, rating="down")
-        staff.record_feedback(session, faq_id=edited.id, rating="up")
+        feedback.record_feedback(session, faq_id=edited.id, rating="down")
+        feedback.record_feedback(session, faq_id=edited.id, rating="up")
         return edited.id
 
 
@@ -152,7 +152,7 @@ def test_sqlite_backup_restores_into_postgresql_and_new_rows_get_new_ids(
             user=user(session, "wang"),
         )
         inbox.record_unanswered(session, text="恢复后的新问题", topic=None)
-        staff.record_feedback(session, faq_id=new.id, rating="up")
+        feedback.record_feedback(session, faq_id=new.id, rating="up")
         new_id = new.id
     staff.log_in(get_sessionmaker(pg_url), username="li", password=PASSWORD, kind="session")
     assert new_id == largest + 1

@@ -133,6 +133,12 @@ HOSTILE = [
     ("PATCH", "/api/v1/users/a%00b", {"disabled": True}, 404),
     ("POST", "/api/v1/import?format=yaml", "entries:\n  - {id: 1, question: !!timestamp 2024-13-45}\n", 422),
     ("POST", "/api/v1/import?format=yaml", 'entries:\n  - {topic: plan, question: "\\0", source: "\\0"}\n', 422),
+    # issue 13's filters: an id beyond any integer column reached PostgreSQL (integer out of range)
+    ("GET", "/api/v1/proposals?faq_id=1966447011836908521127936", None, 422),
+    ("GET", "/api/v1/audit?faq_id=2147483648", None, 422),
+    ("GET", "/api/v1/proposals?proposed_by=%00&status=open", None, 200),
+    ("GET", "/api/v1/audit?actor=%00&since=2026-02-30", None, 422),
+    ("PATCH", "/api/v1/users/nobody", {"role": ["admin"]}, 422),
 ]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from knowledge.answering import AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker, session_scope
-from knowledge.models import FaqEntry, utcnow
+from knowledge.models import Clause, FaqEntry, utcnow
 from knowledge.search import YEAR_MISMATCH_FACTOR, Bm25Index, SearchDoc, weighted_terms
 from knowledge.staff import FaqInput, create_entry, create_user, delete_entry, set_status, update_entry
 from knowledge.text import terms
@@ -153,7 +153,7 @@ def test_index_updated_after_staff_edits_ranks_like_a_new_one(kb: str):
             question=edited.question,
             alternatives=[*edited.alternatives, "加梯到底要多少钱"],
             answer=edited.answer + "（已更新）",
-            source="第9条",
+            source=session.get(Clause, edited.clause_id).ref,  # its own clause: its figures stand there
         )
         update_entry(session, entry_id=edited.id, data=data, expected_version=edited.version, user=user)
         withdrawn = session.get(FaqEntry, ids[10])

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from knowledge import staff, transfer
 from knowledge.build import build
 from knowledge.db import get_sessionmaker
-from knowledge.models import AuditEvent, FaqEntry, StaffUser
+from knowledge.models import AuditEvent, FaqEntry, FaqProposal, StaffUser
 from web.app import init_app
 
 PASSWORD = "Kb-Import-2025!x"
@@ -217,7 +217,7 @@ def test_version_and_id_problems(kb: str) -> None:
     assert "version" in errors[2] and "99999" in errors[3] and "整数" in errors[4] and "与第2行重复" in errors[5]
 
 
-def test_roles_editor_cannot_publish_or_change_live_answers(kb: str) -> None:
+def test_roles_editor_cannot_publish_and_changes_to_live_answers_become_proposals(kb: str) -> None:
     rows = read_csv(export(kb))
     published = next(r for r in rows if r["status"] == "published")
     new_live = {
@@ -232,15 +232,71 @@ def test_roles_editor_cannot_publish_or_change_live_answers(kb: str) -> None:
     before = entries(kb)
 
     report = run_import(kb, write_csv([changed, new_live, new_draft]), as_user="ed")
-    assert [line for line, _ in report.errors] == [2, 3]
+    assert [line for line, _ in report.errors] == [3]
     assert all("审核员" in message for _, message in report.errors)
     assert entries(kb) == before
 
-    assert run_import(kb, write_csv([new_draft]), as_user="ed").created == 1
+    report = run_import(kb, write_csv([changed, new_draft]), as_user="ed")
+    assert (report.ok, report.proposed, report.created, report.updated) == (True, 1, 1, 0)
+    assert [c["action"] for c in report.changes] == ["propose", "create"]
+    after = entries(kb)
+    assert after[int(changed["id"])] == before[int(changed["id"])]  # residents keep the published answer
+    with get_sessionmaker(kb)() as session:
+        proposal = session.scalar(select(FaqProposal).where(FaqProposal.faq_id == int(changed["id"])))
+        assert (proposal.proposed_by, proposal.proposed["answer"], proposal.status) == (
+            "ed",
+            "编辑改的已发布答复",
+            "open",
+        )
+    assert "faq.import" in audit_actions(kb) and "proposal.create" in audit_actions(kb)
     report = run_import(kb, write_csv([changed, new_live]), as_user="rev")
     assert (report.ok, report.updated, report.created) == (True, 1, 1)
     after = entries(kb)
     assert after[max(after)][5] == "published"
+
+
+def test_every_row_is_checked_against_the_grounding_rule_with_its_line(kb: str) -> None:
+    """Issue 13: an invented figure or a placeholder is refused as in the admin, row by row; nothing is written."""
+    rows = read_csv(export(kb))
+    nine = next(r for r in rows if r["source"] == "第9条")
+    invented = {**nine, "answer": "加装电梯每台最高补贴20万元。"}
+    placeholder = {"topic": "plan", "question": "新问题", "answer": "（待填写答复）", "source": "主要目标"}
+    fine = {"topic": "plan", "question": "另一个新问题", "answer": "请咨询所在社区。", "source": "主要目标"}
+    before = entries(kb)
+    report = run_import(kb, write_csv([invented, placeholder, fine]))
+    errors = dict(report.errors)
+    assert sorted(errors) == [2, 3]
+    assert "“20”" in errors[2] and "第9条" in errors[2]
+    assert "占位文字" in errors[3]
+    assert entries(kb) == before
+
+
+def test_four_eyes_nobody_publishes_their_own_rows(kb: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOUR_EYES", "1")
+    rows = read_csv(export(kb))
+    published = next(r for r in rows if r["status"] == "published")
+    new_live = {
+        "topic": "plan",
+        "question": "直接发布？",
+        "answer": "请咨询社区。",
+        "source": "主要目标",
+        "status": "published",
+    }
+    report = run_import(kb, write_csv([new_live]), as_user="rev")
+    assert "四眼原则" in report.errors[0][1]
+    # a reviewer's change to a published entry is a proposal, like an editor's
+    report = run_import(kb, write_csv([{**published, "answer": "审核员改的已发布答复"}]), as_user="rev")
+    assert (report.ok, report.proposed, report.updated) == (True, 1, 0)
+    # a draft imported by one reviewer is published by another
+    draft = {**new_live, "status": "draft"}
+    assert run_import(kb, write_csv([draft]), as_user="rev").created == 1
+    new_id = max(entries(kb))
+    again = next(r for r in read_csv(export(kb)) if r["id"] == str(new_id))
+    own = run_import(kb, write_csv([{**again, "status": "published"}]), as_user="rev")
+    assert "四眼原则" in own.errors[0][1]
+    add_user(kb, "rev2", "reviewer")
+    other = run_import(kb, write_csv([{**again, "status": "published"}]), as_user="rev2")
+    assert other.ok and entries(kb)[new_id][5] == "published"
 
 
 def test_status_column_publishes_and_unpublishes(kb: str) -> None:

@@ -25,17 +25,19 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge import inbox, queries, staff
+from knowledge import accounts, feedback, grounding, history, inbox, proposals, queries, staff
 from knowledge.answering import Answer, source_line
-from knowledge.models import AuditEvent, StaffUser
+from knowledge.errors import Conflict, Ungrounded
+from knowledge.models import StaffUser
+from knowledge.publishing import content_author
+from knowledge.settings import four_eyes
 from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
 from web import keys
 from web.api import came_over_tls, client_address
 from web.auth import SESSION_COOKIE, db, session_user
-from web.errors import HTTP_MESSAGES
+from web.errors import HTTP_MESSAGES, http_status
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
 
 log = logging.getLogger(__name__)
@@ -50,15 +52,7 @@ PAGE_SIZE = 100
 BOOTSTRAP_MESSAGE: Any = getattr(keys, "BOOTSTRAP_MESSAGE", "bootstrap_message")
 CHINA_TIME = timezone(timedelta(hours=8))  # no daylight saving in China
 
-STATUS_NAMES = {"draft": "草稿", "published": "已发布"}
-REVISION_ACTIONS = {
-    "create": "创建",
-    "update": "修改",
-    "publish": "发布",
-    "unpublish": "撤回发布",
-    "delete": "删除",
-    "restore": "恢复",
-}
+STATUS_NAMES = staff.STATUS_NAMES
 # Confirmation shown after a redirect (?msg=…): a fixed key, never text from the URL.
 NOTICES = {
     "created": "已创建条目。",
@@ -69,6 +63,13 @@ NOTICES = {
     "deleted": "已删除（可以恢复）。",
     "restored": "已恢复。",
     "revision_restored": "已恢复为所选历史版本的内容（保存为新版本）。",
+    "proposed": "已提交修改提议：审核员批准后居民才会收到新的答复，在此之前居民仍收到当前发布的答复。",
+    "approved": "已批准并发布：居民在1秒内就会收到新的答复。",
+    "rejected": "已驳回：提议人会看到您填写的理由。",
+    "password_changed": "密码已修改。",
+    "profile_saved": "已保存姓名和部门。",
+    "role_changed": "已更改角色。",
+    "user_saved": "已保存该用户的姓名和部门。",
     "drafted": "已根据居民的问题创建草稿，请填写答复并选择依据条款。",
     "dismissed": "已忽略该问题。",
     "user_created": "已添加用户。",
@@ -105,14 +106,23 @@ def redirect(location: str, notice: str | None = None) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
 
+ACCOUNT_PAGE = "/admin/account"
+
+
 def logged_in(request: web.Request, session: Session) -> tuple[StaffUser, str]:
-    """The staff member and the session's CSRF token; not logged in → the login page."""
+    """The staff member and the session's CSRF token; not logged in → the login page.
+
+    After an admin reset the password, every page but the account page (to set a new one) and
+    logging out leads to the account page.
+    """
     found = session_user(request, session)
     if found is None:
         target = "/admin/login"
         if request.method == "GET" and request.path_qs != "/admin":
             target += "?" + urlencode({"next": request.path_qs})
         raise web.HTTPSeeOther(target)
+    if found[0].must_change_password and not request.path.startswith((ACCOUNT_PAGE, "/admin/logout")):
+        raise web.HTTPSeeOther(ACCOUNT_PAGE)
     return found
 
 
@@ -156,10 +166,13 @@ def render(
     level = ROLES.get(user.role, 0) if user else 0
     base = {
         "me": user.username if user else None,
+        "me_name": accounts.label(user.username, user.display_name or "", user.department or "") if user else "",
         "my_role": ROLE_NAMES.get(user.role, user.role) if user else "",
         "can_edit": level >= ROLES["editor"],
         "can_review": level >= ROLES["reviewer"],
         "is_admin": level >= ROLES["admin"],
+        "four_eyes": four_eyes(),
+        "open_proposals": open_proposals(request) if level >= ROLES["reviewer"] else 0,
         "csrf": csrf,
         "csrf_field": CSRF_FIELD,
         "notice": NOTICES.get(request.query.get("msg", "")),
@@ -169,6 +182,12 @@ def render(
         "status_names": STATUS_NAMES,
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+
+
+def open_proposals(request: web.Request) -> int:
+    """How many proposals wait for a reviewer (the count beside 修改提议 in the navigation)."""
+    with db(request) as session:
+        return proposals.open_count(session)
 
 
 def clause_choices(session: Session) -> list[dict[str, str]]:
@@ -200,12 +219,42 @@ def typed_fields(form: Mapping[str, Any]) -> dict[str, str]:
 
 
 def field_errors(problem: staff.StaffError | None) -> dict[str, str]:
-    if problem is None or not isinstance(problem.details, dict) or problem.status == 409:
+    if problem is None or not isinstance(problem.details, dict) or isinstance(problem, Conflict):
         return {}
     return {
         name: (message if isinstance(message, str) and message != "unknown" else problem.message)
         for name, message in problem.details.items()
     }
+
+
+def grounding_view(
+    fields: Mapping[str, str], clause: Mapping[str, str] | None, problem: staff.StaffError | None
+) -> dict[str, Any] | None:
+    """The grounding check of what the form shows, as the preview panel shows it (None: nothing to say).
+
+    A refusal from a save is shown as it came; otherwise the shown content is checked with the
+    same rule (knowledge.grounding), so the page says before saving what a save would refuse.
+    """
+    if isinstance(problem, Ungrounded):
+        return {"message": problem.message, "figures": problem.fields.get("figures", []), "refused": True}
+    if clause is None:
+        return None
+    found = grounding.check(
+        question=fields["question"], answer=fields["answer"], clause_ref=clause["ref"], clause_text=clause["text"]
+    )
+    return {"message": found.message, "figures": list(found.figures), "refused": False} if found else None
+
+
+def entry_proposals(session: Session, entry_id: int, user: StaffUser) -> list[dict[str, Any]]:
+    """The entry's open proposals, and the ones this user made that were decided (with the reason)."""
+    names = accounts.display_names(session)
+    shown = []
+    for proposal in proposals.list_proposals(session, faq_id=entry_id, limit=50):
+        if proposal.status == "open" or (proposal.proposed_by == user.username and proposal.status != "superseded"):
+            view = proposals.proposal_dict(session, proposal, names=names)
+            view["created_at"] = china_time(view["created_at"])
+            shown.append(view)
+    return shown[:10]
 
 
 def entry_page(
@@ -226,10 +275,17 @@ def entry_page(
     on a version conflict the saved entry is shown beside them and the form now
     carries the current version, so saving again (after merging) is deliberate.
     Otherwise a form that comes back keeps the version it was based on.
+
+    The page also says what a save does for this person (save, or propose a change to a live
+    answer), whether they may publish it (four-eyes), and checks the figures against the clause.
     """
+    user = who[0]
     clauses = clause_choices(session)
     by_ref = {c["ref"]: c for c in clauses}
-    entry = staff.entry_dict(staff.get_entry(session, entry_id=entry_id)) if entry_id is not None else None
+    found = staff.get_entry(session, entry_id=entry_id) if entry_id is not None else None
+    entry = staff.entry_dict(found) if found is not None else None
+    if entry:
+        entry["updated_by_name"] = accounts.display_names(session).get(entry["updated_by"], entry["updated_by"])
     saved = entry_view(entry) if entry else None
     fields = fields or saved or {"topic": "", "question": "", "alternatives": "", "answer": "", "source": "主要目标"}
     selected = by_ref.get(fields["source"].strip())
@@ -237,10 +293,12 @@ def entry_page(
         preview, preview_of = bot_message(fields["answer"], selected), "typed"
     else:
         preview, preview_of = bot_message(saved["answer"], by_ref.get(saved["source"])), "saved"
-    conflict = problem is not None and problem.status == 409
+    conflict = isinstance(problem, Conflict)
     version: int | str = entry["version"] if entry else ""
     if entry and typed_preview and not conflict and typed_version is not None:
         version = typed_version
+    can_review = ROLES.get(user.role, 0) >= ROLES["reviewer"]
+    own_content = found is not None and four_eyes() and content_author(session, found) == user.username
     context = {
         "entry": entry,
         "fields": fields,
@@ -254,6 +312,12 @@ def entry_page(
         "conflict": conflict,
         "current": saved if conflict else None,
         "current_preview": bot_message(saved["answer"], by_ref.get(saved["source"])) if conflict and saved else "",
+        "grounding": grounding_view(fields, selected, problem),
+        "proposes": found is not None and proposals.needs_proposal(found, user),
+        "may_publish_new": can_review and not four_eyes(),
+        "may_publish": can_review and not own_content,
+        "own_content": own_content,
+        "proposals": entry_proposals(session, found.id, user) if found is not None else [],
         "nav": "faqs",
     }
     return render(request, "entry.html", context, who=who, status=status)
@@ -368,7 +432,11 @@ async def entry_list(request: web.Request) -> web.Response:
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
         )
-        entries = [staff.entry_dict(e) for e in found[:PAGE_SIZE]]
+        names = accounts.display_names(session)
+        entries = [
+            {**entry, "updated_by_name": names.get(entry["updated_by"], entry["updated_by"])}
+            for entry in (staff.entry_dict(e) for e in found[:PAGE_SIZE])
+        ]
         filters = {"topic": topic, "status": status, "q": text, **({"deleted": "1"} if deleted else {})}
 
         def page_url(number: int) -> str:
@@ -427,7 +495,7 @@ async def create_entry(request: web.Request) -> web.Response:
             fields=fields,
             problem=problem,
             typed_preview=True,
-            status=problem.status if problem else 200,
+            status=http_status(problem) if problem else 200,
         )
 
 
@@ -440,6 +508,7 @@ async def entry_form(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/faqs/{id:\d+}")
 async def save_entry(request: web.Request) -> web.Response:
+    """Save the form; a change someone may not make to a live answer becomes a proposal."""
     form = await request.post()
     entry_id, fields, action = path_id(request), typed_fields(form), text_field(form, "action")
     with db(request) as session:
@@ -451,22 +520,25 @@ async def save_entry(request: web.Request) -> web.Response:
         try:
             with db(request) as session:
                 user, _ = logged_in(request, session)
-                entry = staff.update_entry(
+                saved = proposals.save_entry(
                     session,
                     entry_id=entry_id,
                     data=FaqInput.from_mapping(fields),
                     expected_version=form_int(form, "version"),
                     user=user,
                 )
-                if action == "save_publish" and entry.status != "published":
+                proposal_id = saved.proposal.id if saved.proposal is not None else None
+                if proposal_id is None and action == "save_publish" and saved.entry.status != "published":
                     staff.set_status(
-                        session, entry_id=entry_id, status="published", expected_version=entry.version, user=user
+                        session, entry_id=entry_id, status="published", expected_version=saved.entry.version, user=user
                     )
         except staff.NotFound:
             raise
         except staff.StaffError as exc:
             problem = exc
         else:
+            if proposal_id is not None:
+                raise redirect(f"/admin/proposals/{proposal_id}", "proposed")
             raise redirect(f"/admin/faqs/{entry_id}", "saved_published" if action == "save_publish" else "saved")
     with db(request) as session:
         who = logged_in(request, session)
@@ -479,17 +551,94 @@ async def save_entry(request: web.Request) -> web.Response:
             problem=problem,
             typed_preview=True,
             typed_version=form_int(form, "version"),
-            status=problem.status if problem else 200,
+            status=http_status(problem) if problem else 200,
         )
+
+
+CONFIRMED = "confirmed"  # the second step of unpublish, delete and restore: the person saw what residents will see
+FALLBACK = "助手会改用其他已发布的条目或条款原文作答，都没有时如实告诉居民资料中没有相关内容。"
+
+
+def residents_now(entry: Mapping[str, Any]) -> str:
+    if entry["deleted"]:
+        return "此条目已删除，居民收不到它的答复。"
+    if entry["status"] != "published":
+        return "此条目是草稿，居民收不到它的答复。"
+    return "居民问到这个问题时，会收到下面这条答复。"
+
+
+def confirm_page(
+    request: web.Request,
+    session: Session,
+    who: tuple[StaffUser, str],
+    *,
+    entry_id: int,
+    action: str,
+    revision_id: int | None = None,
+) -> web.Response:
+    """What residents see now and what they will see afterwards, and the button that does it."""
+    found = staff.get_entry(session, entry_id=entry_id)
+    entry = staff.entry_dict(found)
+    clause = {"source_line": source_line(found.clause)}
+    live_message = bot_message(entry["answer"], clause)
+    after_message = ""
+    title, button, post_to = "", "", f"/admin/faqs/{entry_id}/{action}"
+    if action == "unpublish":
+        title, button = "撤回发布", "确认撤回发布"
+        after = f"撤回后，居民不会再收到这条答复：{FALLBACK}条目变为草稿，可以再次发布。"
+    elif action == "delete":
+        title, button = "删除条目", "确认删除"
+        if entry["status"] == "published" and not entry["deleted"]:
+            after = f"删除后，居民不会再收到这条答复：{FALLBACK}删除的条目可以在“已删除”中恢复。"
+        else:
+            after = "此条目是草稿，居民本来就收不到它；删除对居民没有影响。删除的条目可以在“已删除”中恢复。"
+    elif action == "restore":
+        title, button = "恢复已删除的条目", "确认恢复"
+        if entry["status"] == "published":
+            after = "恢复后，这条已发布的答复会立即重新回答居民（1秒内生效），内容如下："
+            after_message = live_message
+        else:
+            after = "恢复后，此条目仍是草稿，居民收不到它，需要审核员发布后才会回答居民。"
+    else:  # restoring an earlier version
+        revision, data = staff.revision_input(session, entry_id=entry_id, revision_id=revision_id or -1)
+        title, button = f"恢复为版本 {revision.version}", f"确认恢复为版本 {revision.version}"
+        post_to = f"/admin/faqs/{entry_id}/history/{revision.id}/restore"
+        clause_row = staff.clause_for_ref(session, data.source)
+        after_message = bot_message(data.answer, {"source_line": source_line(clause_row)})
+        if entry["status"] != "published" or entry["deleted"]:
+            after = f"版本 {revision.version} 的内容将保存为新版本；此条目不在发布状态，居民收不到它。新版本的内容："
+        elif proposals.needs_proposal(found, who[0]):
+            after = (
+                f"版本 {revision.version} 的内容将作为修改提议提交，审核员批准后居民才会收到它；"
+                "在此之前居民仍收到当前的答复。提议的答复："
+            )
+        else:
+            after = f"恢复后，居民会立即（1秒内）改为收到版本 {revision.version} 的答复："
+    context = {
+        "entry": entry,
+        "title": title,
+        "button": button,
+        "post_to": post_to,
+        "now": residents_now(entry),
+        "live_message": live_message if entry["status"] == "published" and not entry["deleted"] else "",
+        "after": after,
+        "after_message": after_message,
+        "confirmed_field": CONFIRMED,
+        "nav": "faqs",
+    }
+    return render(request, "confirm.html", context, who=who)
 
 
 @routes.post(r"/admin/faqs/{id:\d+}/{action:publish|unpublish|delete|restore}")
 async def change_entry(request: web.Request) -> web.Response:
+    """Publish at once; unpublish, delete and restore after a confirmation page that says what residents will see."""
     form = await request.post()
     entry_id, action = path_id(request), request.match_info["action"]
     with db(request) as session:
         who = logged_in(request, session)
         check_csrf(form, who[1])
+        if action != "publish" and text_field(form, CONFIRMED) != "1":
+            return confirm_page(request, session, who, entry_id=entry_id, action=action)
     version = form_int(form, "version")
     try:
         with db(request) as session:
@@ -506,7 +655,7 @@ async def change_entry(request: web.Request) -> web.Response:
     except staff.StaffError as exc:
         with db(request) as session:
             who = logged_in(request, session)
-            return entry_page(request, session, who, entry_id=entry_id, problem=exc, status=exc.status)
+            return entry_page(request, session, who, entry_id=entry_id, problem=exc, status=http_status(exc))
     notice = {"publish": "published", "unpublish": "unpublished", "delete": "deleted", "restore": "restored"}[action]
     raise redirect(f"/admin/faqs/{entry_id}", notice)
 
@@ -524,18 +673,13 @@ def history_page(
     status: int = 200,
 ) -> web.Response:
     entry = staff.entry_dict(staff.get_entry(session, entry_id=entry_id))
-    revisions = staff.revisions(session, entry_id=entry_id)
     items = []
-    for i, rev in enumerate(revisions):
-        older = revisions[i + 1].snapshot if i + 1 < len(revisions) else None
-        diff = [line for line in staff.revision_diff(older, rev.snapshot) if not line.startswith("@@")]
+    for i, rev in enumerate(history.revision_items(session, entry_id=entry_id)):
+        diff = [line for line in rev["diff"] if not line.startswith("@@")]
         items.append(
             {
-                "id": rev.id,
-                "version": rev.version,
-                "action": REVISION_ACTIONS.get(rev.action, rev.action),
-                "actor": rev.actor,
-                "at": china_time(rev.created_at),
+                **rev,
+                "at": china_time(rev["at"]),
                 "diff": [{"kind": "add" if line.startswith("+") else "del", "text": line} for line in diff],
                 "latest": i == 0,
             }
@@ -545,7 +689,7 @@ def history_page(
 
 
 @routes.get(r"/admin/faqs/{id:\d+}/history")
-async def history(request: web.Request) -> web.Response:
+async def history_view(request: web.Request) -> web.Response:
     with db(request) as session:
         who = logged_in(request, session)
         return history_page(request, session, who, entry_id=path_id(request))
@@ -553,27 +697,35 @@ async def history(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/faqs/{id:\d+}/history/{rev:\d+}/restore")
 async def restore_revision(request: web.Request) -> web.Response:
+    """After a confirmation: saved as "restore of version N", or proposed as such (live answer, no direct change)."""
     form = await request.post()
     entry_id = path_id(request)
     with db(request) as session:
         who = logged_in(request, session)
         check_csrf(form, who[1])
+        if text_field(form, CONFIRMED) != "1":
+            return confirm_page(
+                request, session, who, entry_id=entry_id, action="revision", revision_id=path_id(request, "rev")
+            )
     try:
         with db(request) as session:
             user, _ = logged_in(request, session)
-            staff.restore_revision(
+            saved = proposals.restore_or_propose(
                 session,
                 entry_id=entry_id,
                 revision_id=path_id(request, "rev"),
                 expected_version=form_int(form, "version"),
                 user=user,
             )
+            proposal_id = saved.proposal.id if saved.proposal is not None else None
     except staff.NotFound:
         raise
     except staff.StaffError as exc:
         with db(request) as session:
             who = logged_in(request, session)
-            return history_page(request, session, who, entry_id=entry_id, problem=exc.message, status=exc.status)
+            return history_page(request, session, who, entry_id=entry_id, problem=exc.message, status=http_status(exc))
+    if proposal_id is not None:
+        raise redirect(f"/admin/proposals/{proposal_id}", "proposed")
     raise redirect(f"/admin/faqs/{entry_id}", "revision_restored")
 
 
@@ -611,10 +763,15 @@ async def feedback_page(request: web.Request) -> web.Response:
     with db(request) as session:
         who = logged_in(request, session)
         rows = [
-            {**row, "down_share": round(100 * row["down"] / max(1, row["up"] + row["down"]))}
-            for row in staff.feedback_summary(session)
+            {
+                **row,
+                "down_share": round(100 * row["down"] / max(1, row["up"] + row["down"])),
+                "last_at": china_time(row["last_at"]),
+            }
+            for row in feedback.feedback_summary(session)
         ]
-        return render(request, "feedback.html", {"rows": rows, "nav": "feedback"}, who=who)
+        recent = [{**item, "at": china_time(item["at"])} for item in feedback.recent_feedback(session, limit=100)]
+        return render(request, "feedback.html", {"rows": rows, "recent": recent, "nav": "feedback"}, who=who)
 
 
 # -- admin only: audit log and users --------------------------------------------------------
@@ -622,14 +779,42 @@ async def feedback_page(request: web.Request) -> web.Response:
 
 @routes.get("/admin/audit")
 async def audit_page(request: web.Request) -> web.Response:
+    """The audit log in plain Chinese, filtered by person, entry, kind of action and date."""
+    q = request.query
+    filters = {name: q.get(name, "").strip()[:64] for name in ("actor", "faq_id", "action", "since", "until")}
+    problem = None
+    try:
+        since, until = history.parse_day(filters["since"]), history.parse_day(filters["until"])
+    except ValueError as exc:
+        since = until = None
+        problem = str(exc)
+    faq_id = digits(filters["faq_id"], max_len=10)
+    if filters["faq_id"] and not staff.is_id(faq_id):
+        problem, faq_id = "条目编号必须是正整数。", None
+    where = history.AuditFilter(
+        actor=filters["actor"] or None,
+        faq_id=faq_id,
+        action=filters["action"] if filters["action"] in history.ACTION_GROUPS else None,
+        since=since,
+        until=until,
+    )
     with db(request) as session:
         who = logged_in(request, session)
         staff.require_role(who[0], "admin")
         events = [
-            {"at": china_time(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail}
-            for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(300))
+            {**event, "at": china_time(event["at"])}
+            for event in history.describe_events(session, history.audit_events(session, where=where, limit=300))
         ]
-        return render(request, "audit.html", {"events": events, "nav": "audit"}, who=who)
+        people = sorted(accounts.display_names(session).items(), key=lambda item: item[1])
+        context = {
+            "events": events,
+            "filters": filters,
+            "groups": {code: name for code, (name, _) in history.ACTION_GROUPS.items()},
+            "people": people,
+            "problem": problem,
+            "nav": "audit",
+        }
+        return render(request, "audit.html", context, who=who, status=422 if problem else 200)
 
 
 def users_page(
@@ -639,26 +824,33 @@ def users_page(
     *,
     new_user: dict[str, str] | None = None,
     problem: str | None = None,
+    temporary: tuple[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
+    """Accounts: add, change role, reset password (the temporary one is shown once), name and department."""
     staff.require_role(who[0], "admin")
     now = datetime.now(timezone.utc)
     users = [
         {
             "username": u.username,
-            "role": ROLE_NAMES.get(u.role, u.role),
+            "role": u.role,
+            "role_name": ROLE_NAMES.get(u.role, u.role),
+            "display_name": u.display_name or "",
+            "department": u.department or "",
             "disabled": u.disabled,
+            "must_change_password": u.must_change_password,
             "locked": u.locked_until is not None and staff.as_utc(u.locked_until) > now,
             "created_at": china_time(u.created_at),
             "is_me": u.id == who[0].id,
         }
-        for u in session.scalars(select(StaffUser).order_by(StaffUser.username))
+        for u in accounts.list_users(session)
     ]
     context = {
         "users": users,
         "roles": ROLE_NAMES,
-        "new_user": new_user or {"username": "", "role": "editor"},
+        "new_user": new_user or {"username": "", "role": "editor", "display_name": "", "department": ""},
         "problem": problem,
+        "temporary": temporary,
         "nav": "users",
     }
     return render(request, "users.html", context, who=who, status=status)
@@ -673,7 +865,7 @@ async def users_list(request: web.Request) -> web.Response:
 @routes.post("/admin/users")
 async def add_user(request: web.Request) -> web.Response:
     form = await request.post()
-    new_user = {"username": text_field(form, "username"), "role": text_field(form, "role")}
+    new_user = {name: text_field(form, name) for name in ("username", "role", "display_name", "department")}
     with db(request) as session:
         who = logged_in(request, session)
         check_csrf(form, who[1])
@@ -681,36 +873,64 @@ async def add_user(request: web.Request) -> web.Response:
     try:
         with db(request) as session:
             admin, _ = logged_in(request, session)
-            staff.create_user(
+            user = staff.create_user(
                 session,
                 username=new_user["username"],
                 password=text_field(form, "password"),
                 role=new_user["role"],
                 actor=admin.username,
             )
+            session.flush()
+            if new_user["display_name"].strip() or new_user["department"].strip():
+                accounts.update_user(
+                    session,
+                    username=user.username,
+                    actor=admin,
+                    display_name=new_user["display_name"],
+                    department=new_user["department"],
+                )
     except staff.StaffError as exc:
         with db(request) as session:
             who = logged_in(request, session)
-            return users_page(request, session, who, new_user=new_user, problem=exc.message, status=exc.status)
+            return users_page(request, session, who, new_user=new_user, problem=exc.message, status=http_status(exc))
     raise redirect("/admin/users", "user_created")
+
+
+USER_ACTIONS = ("disable", "enable", "role", "reset_password", "profile")
 
 
 @routes.post("/admin/users/status")
 async def user_status(request: web.Request) -> web.Response:
+    """One change to one account: disable/enable (``disabled``), or ``action`` role, reset_password or profile."""
     form = await request.post()
-    username, disabled = text_field(form, "username"), text_field(form, "disabled") == "1"
+    username = text_field(form, "username")
+    action = text_field(form, "action") or ("disable" if text_field(form, "disabled") == "1" else "enable")
+    if action not in USER_ACTIONS:
+        action = "enable"
+    changes: dict[str, Any] = {
+        "disable": {"disabled": True},
+        "enable": {"disabled": False},
+        "role": {"role": text_field(form, "role")},
+        "reset_password": {"reset_password": True},
+        "profile": {"display_name": text_field(form, "display_name"), "department": text_field(form, "department")},
+    }[action]
     try:
         with db(request) as session:
             admin, csrf = logged_in(request, session)
             check_csrf(form, csrf)
             staff.require_role(admin, "admin")
-            if disabled and username == admin.username:
-                raise staff.Invalid("self_disable", "不能停用自己的账号。")
-            staff.set_user_disabled(session, username=username, disabled=disabled, actor=admin.username)
-    except staff.Invalid as exc:
+            user, temporary = accounts.update_user(session, username=username, actor=admin, **changes)
+            if temporary is not None:
+                shown = (accounts.label(user.username, user.display_name, user.department), temporary)
+                return users_page(request, session, (admin, csrf), temporary=shown)
+    except (staff.Invalid, staff.Forbidden, staff.NotFound) as exc:
+        if isinstance(exc, staff.Forbidden) and exc.code in ("forbidden", "csrf_failed"):
+            raise
         with db(request) as session:
-            return users_page(request, session, logged_in(request, session), problem=exc.message, status=exc.status)
-    raise redirect("/admin/users", "user_disabled" if disabled else "user_enabled")
+            who = logged_in(request, session)
+            return users_page(request, session, who, problem=exc.message, status=http_status(exc))
+    notice = {"disable": "user_disabled", "enable": "user_enabled", "role": "role_changed", "profile": "user_saved"}
+    raise redirect("/admin/users", notice[action])
 
 
 # -- errors and headers -------------------------------------------------------------------------
@@ -728,7 +948,7 @@ async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse
     try:
         return await handler(request)
     except staff.StaffError as exc:
-        return error_page(request, exc.status, exc.message)
+        return error_page(request, http_status(exc), exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -11,10 +11,11 @@ from typing import Any
 import yaml
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from knowledge import inbox, queries, staff
+from knowledge import accounts, feedback, history, inbox, proposals, queries, staff
 from knowledge.answering import Answer, source_line
-from knowledge.models import AuditEvent
+from knowledge.models import StaffUser
 from knowledge.staff import FaqInput, Invalid
 from web.auth import api_user, db
 from web.errors import json_error
@@ -39,6 +40,17 @@ def path_number(request: web.Request, name: str = "id") -> int | None:
     value = request.match_info[name]
     number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
     return number if staff.is_id(number) else None
+
+
+def query_id(request: web.Request, name: str) -> int | None:
+    """An optional positive id in the query string (``?faq_id=``), None when absent; 422 otherwise."""
+    value = request.query.get(name) or ""
+    if not value:
+        return None
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+    if not staff.is_id(number):
+        raise Invalid(f"invalid_{name}", f"{name} 必须是正整数。")
+    return number
 
 
 def entry_id(request: web.Request) -> int:
@@ -115,7 +127,12 @@ async def login(request: web.Request) -> web.Response:
         kind="api",
         address=client_address(request),
     )
-    return web.json_response({"token": token, "role": role, "expires_in": 8 * 3600})
+    with db(request) as session:
+        must_change = bool(
+            session.scalar(select(StaffUser.must_change_password).where(StaffUser.username == username.strip()))
+        )
+    reply = {"token": token, "role": role, "expires_in": 8 * 3600, "must_change_password": must_change}
+    return web.json_response(reply)
 
 
 @routes.post("/api/v1/logout")
@@ -161,18 +178,28 @@ async def get_faq(request: web.Request) -> web.Response:
         return web.json_response({**staff.entry_dict(entry), "preview": preview(entry)})
 
 
+def proposal_reply(session: Session, proposal: proposals.FaqProposal) -> web.Response:
+    """202: the change is stored as a proposal; residents keep the published answer."""
+    view = proposals.proposal_dict(session, proposal, names=accounts.display_names(session))
+    return web.json_response({"proposal": view}, status=202)
+
+
 @routes.put("/api/v1/faqs/{id}")
 async def update_faq(request: web.Request) -> web.Response:
+    """200 with the entry when saved; 202 with ``proposal`` when the caller may not change this live answer."""
     data = await body(request)
     with db(request) as session:
         user = api_user(request, session)
-        entry = staff.update_entry(
+        saved = proposals.save_entry(
             session,
             entry_id=entry_id(request),
             data=FaqInput.from_mapping(data),
             expected_version=data.get("version"),
             user=user,
         )
+        if saved.proposal is not None:
+            return proposal_reply(session, saved.proposal)
+        entry = saved.entry
         if data.get("status") in ("draft", "published") and data["status"] != entry.status:
             entry = staff.set_status(
                 session, entry_id=entry.id, status=data["status"], expected_version=entry.version, user=user
@@ -215,22 +242,7 @@ async def change_status(request: web.Request) -> web.Response:
 async def list_revisions(request: web.Request) -> web.Response:
     with db(request) as session:
         api_user(request, session)
-        revisions = staff.revisions(session, entry_id=entry_id(request))
-        items = []
-        for i, rev in enumerate(revisions):
-            older = revisions[i + 1].snapshot if i + 1 < len(revisions) else None
-            items.append(
-                {
-                    "id": rev.id,
-                    "version": rev.version,
-                    "action": rev.action,
-                    "actor": rev.actor,
-                    "at": staff.as_utc(rev.created_at).isoformat(),
-                    "snapshot": rev.snapshot,
-                    "diff": staff.revision_diff(older, rev.snapshot),
-                }
-            )
-        return web.json_response({"items": items})
+        return web.json_response({"items": history.revision_items(session, entry_id=entry_id(request))})
 
 
 @routes.post("/api/v1/faqs/{id}/revisions/{rev}/restore")
@@ -239,14 +251,16 @@ async def restore_revision(request: web.Request) -> web.Response:
     with db(request) as session:
         user = api_user(request, session)
         revision_id = path_number(request, "rev") or -1
-        entry = staff.restore_revision(
+        saved = proposals.restore_or_propose(
             session,
             entry_id=entry_id(request),
             revision_id=revision_id,
             expected_version=data.get("version"),
             user=user,
         )
-        return web.json_response(staff.entry_dict(entry))
+        if saved.proposal is not None:
+            return proposal_reply(session, saved.proposal)
+        return web.json_response(staff.entry_dict(saved.entry))
 
 
 @routes.get("/api/v1/clauses")
@@ -300,32 +314,46 @@ async def post_feedback(request: web.Request) -> web.Response:
         return json_error(429, "too_many_requests", "反馈提交太频繁，请稍后再试。")
     data = await body(request)
     with db(request) as session:
-        counted = staff.record_feedback(session, faq_id=data.get("faq_id"), rating=data.get("rating"))
+        counted = feedback.record_feedback(
+            session, faq_id=data.get("faq_id"), rating=data.get("rating"), question=data.get("question")
+        )
     return web.json_response({"ok": True, "message": "感谢您的反馈！"}, status=201 if counted else 200)
 
 
 @routes.get("/api/v1/feedback")
 async def feedback_summary(request: web.Request) -> web.Response:
+    """Per entry (``items``, the worst share of 没帮助 first) and one by one (``recent``, newest first)."""
     with db(request) as session:
         api_user(request, session)
-        return web.json_response({"items": staff.feedback_summary(session)})
+        return web.json_response(
+            {"items": feedback.feedback_summary(session), "recent": feedback.recent_feedback(session)}
+        )
+
+
+def audit_filter(request: web.Request) -> history.AuditFilter:
+    """The filters of an audit query (``actor``, ``faq_id``, ``action``, ``since``, ``until``), checked."""
+    q = request.query
+    faq_id = query_id(request, "faq_id")
+    try:
+        since, until = history.parse_day(q.get("since")), history.parse_day(q.get("until"))
+    except ValueError as exc:
+        raise Invalid("invalid_date", str(exc)) from None
+    return history.AuditFilter(
+        actor=q.get("actor") or None,
+        faq_id=faq_id,
+        action=q.get("action") or None,
+        since=since,
+        until=until,
+    )
 
 
 @routes.get("/api/v1/audit")
 async def audit_log(request: web.Request) -> web.Response:
+    """The latest 500 lines matching the filters, newest first, with names and a summary in Chinese."""
+    where = audit_filter(request)
     with db(request) as session:
         staff.require_role(api_user(request, session), "admin")
-        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500))
-        items = [
-            {
-                "at": staff.as_utc(e.at).isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-            }
-            for e in events
-        ]
+        items = history.describe_events(session, history.audit_events(session, where=where))
         return web.json_response({"items": items})
 
 
@@ -342,18 +370,47 @@ async def create_user(request: web.Request) -> web.Response:
             role=str(data.get("role") or ""),
             actor=admin.username,
         )
-        return web.json_response({"username": user.username, "role": user.role}, status=201)
+        session.flush()  # the defaults (created_at) for the reply
+        if data.get("display_name") is not None or data.get("department") is not None:
+            accounts.update_user(
+                session,
+                username=user.username,
+                actor=admin,
+                display_name=data.get("display_name"),
+                department=data.get("department"),
+            )
+        return web.json_response(accounts.user_view(user), status=201)
+
+
+USER_CHANGES = ("disabled", "role", "reset_password", "display_name", "department")
 
 
 @routes.patch("/api/v1/users/{username}")
 async def update_user(request: web.Request) -> web.Response:
+    """An admin changes ``disabled``, ``role``, ``reset_password: true`` (a one-time ``temporary_password``
+    comes back; the user must set a new one at the next login); anyone their own ``display_name``
+    and ``department``."""
     data = await body(request)
-    if not isinstance(data.get("disabled"), bool):
-        raise Invalid("invalid_body", "请提供 disabled: true 或 false。")
+    if not any(data.get(name) is not None for name in USER_CHANGES):
+        names = "、".join(USER_CHANGES)
+        raise Invalid("invalid_body", f"请提供要修改的内容：{names}（至少一项）。")
+    if data.get("reset_password") is not None and not isinstance(data["reset_password"], bool):
+        raise Invalid("invalid_body", "reset_password 必须是 true 或 false。")
+    if data.get("role") is not None and not isinstance(data["role"], str):
+        raise Invalid("invalid_role", f"角色必须是 {'、'.join(staff.ROLES)} 之一。")
     with db(request) as session:
-        admin = api_user(request, session)
-        staff.require_role(admin, "admin")
-        user = staff.set_user_disabled(
-            session, username=request.match_info["username"], disabled=data["disabled"], actor=admin.username
+        actor = api_user(request, session)
+        user, temporary = accounts.update_user(
+            session,
+            username=request.match_info["username"],
+            actor=actor,
+            role=data.get("role"),
+            disabled=data.get("disabled"),
+            reset_password=data.get("reset_password") is True,
+            display_name=data.get("display_name"),
+            department=data.get("department"),
         )
-        return web.json_response({"username": user.username, "disabled": user.disabled})
+        reply = accounts.user_view(user)
+        if temporary is not None:
+            reply["temporary_password"] = temporary
+        return web.json_response(reply)

@@ -13,7 +13,7 @@ from knowledge import staff
 from knowledge.db import get_engine, get_sessionmaker, upgrade_to_head
 from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter
-from web import admin_vocabulary, api, transfer_api, vocabulary_api, widget
+from web import admin_review, admin_vocabulary, api, review_api, transfer_api, vocabulary_api, widget
 from web.admin import setup_admin
 from web.desk import setup_desk
 from web.errors import error_middleware
@@ -66,6 +66,8 @@ def init_app(url: str | None = None) -> web.Application:
     setup_admin(app)
     widget.setup_widget(app)  # resident chat widget: demo page at /, CORS for feedback
     app.add_routes(transfer_api.routes)
+    app.add_routes(review_api.routes)  # proposals and review, own account (issue 13)
+    app.add_routes(admin_review.routes)
     app.add_routes(vocabulary_api.routes)  # everyday words -> the plan's terms
     app.add_routes(admin_vocabulary.routes)
     setup_desk(app)  # hand-off desk, widget polling, public clause pages (issue 15)

@@ -8,10 +8,13 @@ from contextlib import contextmanager
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from knowledge.staff import StaffUser, Unauthorized, resolve_token
+from knowledge.errors import Forbidden, Unauthorized
+from knowledge.staff import StaffUser, resolve_token
 from web.keys import SESSIONMAKER
 
 SESSION_COOKIE = "hz_staff_session"
+# After an admin reset the password, a token serves only these until a new password is set.
+WHILE_PASSWORD_MUST_CHANGE = ("/api/v1/me", "/api/v1/me/password", "/api/v1/logout")
 
 
 @contextmanager
@@ -29,6 +32,11 @@ def api_user(request: web.Request, session: Session) -> StaffUser:
     found = resolve_token(session, token=token.strip(), kind="api")
     if found is None:
         raise Unauthorized("invalid_token", "令牌无效或已过期，请重新登录。")
+    if found.user.must_change_password and request.path not in WHILE_PASSWORD_MUST_CHANGE:
+        raise Forbidden(
+            "password_change_required",
+            "管理员已重置您的密码：请先用 POST /api/v1/me/password 设置新密码，再进行其他操作。",
+        )
     return found.user
 
 

@@ -1,4 +1,9 @@
-"""Every error a person can cause becomes a clear Chinese message, never a stack trace."""
+"""Every error a person can cause becomes a clear Chinese message, never a stack trace.
+
+The knowledge package raises domain errors without HTTP codes (``knowledge.errors``);
+``http_status`` is the one place that decides which status each kind gets, for the API's JSON
+and the admin's pages alike.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from knowledge.staff import StaffError
+from knowledge.errors import Closed, Conflict, Forbidden, Invalid, NotFound, StaffError, Unauthorized
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -22,6 +27,34 @@ HTTP_MESSAGES = {
     429: ("too_many_requests", "请求太频繁，请稍后再试。"),
 }
 
+# Most specific first: Ungrounded is an Invalid, so it is found as 422 through its base class.
+ERROR_STATUS: tuple[tuple[type[StaffError], int], ...] = (
+    (Conflict, 409),
+    (Closed, 409),
+    (NotFound, 404),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (Invalid, 422),
+)
+
+
+def http_status(error: StaffError) -> int:
+    """The HTTP status of a domain error (400 for any other StaffError)."""
+    for kind, status in ERROR_STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def error_body(error: StaffError) -> dict[str, object]:
+    """The JSON error body: ``error``, ``message``, then ``current`` (409), ``details`` and the error's own fields."""
+    body: dict[str, object] = {"error": error.code, "message": error.message}
+    if isinstance(error, Conflict):
+        body["current"] = error.details
+    elif error.details:
+        body["details"] = error.details
+    return {**body, **error.fields}
+
 
 def json_error(status: int, code: str, message: str, **extra: object) -> web.Response:
     return web.json_response({"error": code, "message": message, **extra}, status=status)
@@ -33,10 +66,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except StaffError as exc:
-        extra = {"current": exc.details} if exc.status == 409 else ({"details": exc.details} if exc.details else {})
         if wants_json:
-            return json_error(exc.status, exc.code, exc.message, **extra)
-        return web.Response(status=exc.status, text=exc.message, content_type="text/plain")
+            return web.json_response(error_body(exc), status=http_status(exc))
+        return web.Response(status=http_status(exc), text=exc.message, content_type="text/plain")
     except web.HTTPException as exc:
         if exc.status < 400 or not wants_json:
             raise

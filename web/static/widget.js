@@ -150,6 +150,7 @@
             payload: m.payload || undefined,
             buttons: m.buttons && m.buttons.length ? m.buttons : undefined,
             answer: m.answer || undefined,
+            question: m.question || undefined, // sent with 有帮助/没帮助, so staff see what was asked
             step: m.step || undefined,
             staff: m.staff || undefined,
             rated: m.rated || undefined,
@@ -462,7 +463,11 @@
       if (hadFocus) status.focus();
       status.className = "";
       status.textContent = "正在提交…";
-      request(config.feedback + "/api/v1/feedback", { faq_id: message.answer.faq_id, rating: rating })
+      request(config.feedback + "/api/v1/feedback", {
+        faq_id: message.answer.faq_id,
+        rating: rating,
+        question: typeof message.question === "string" ? message.question : undefined, // masked by the server
+      })
         .then(function (response) {
           if (response.status !== 201 && response.status !== 200) throw new Error("HTTP " + response.status);
           message.rated = rating;
@@ -644,6 +649,7 @@
           if (!messages.length) messages = [{ from: "bot", text: EMPTY_REPLY_TEXT, buttons: [] }];
           messages.forEach(function (m) {
             m.id = nextId++;
+            m.question = message.text; // what the resident asked, for the feedback on this answer
             transcript.push(m);
             append(m);
             if (m.step && HANDOFF_STEPS[m.step]) startPolling();
