@@ -35,21 +35,22 @@ _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 # Someone in danger now: the assistant answers with the emergency numbers before anything else
 # (also for "加装电梯如果被困怎么办": the numbers first is the safe side).
 EMERGENCY = re.compile(
-    r"被困|困在|困住|关在电梯|卡在电梯|电梯.{0,6}(困|卡|关)住|出不来了|"
-    r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|火很大|火势|"
+    r"被困|困在|困住|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|出不来了|出不去了|"
+    r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
     r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
-    r"呼吸困难|心脏骤停|心脏病发|心梗|胸口(剧|疼|痛)|中风|抽搐|口吐白沫|大出血|流了很多血|血流不止|"
+    r"喘不过气|呼吸困难|心脏骤停|心脏病发|心脏不舒服|心梗|胸口(剧|疼|痛)|中风|抽搐|抽筋|高烧|口吐白沫|大出血|"
+    r"流了很多血|血流不止|"
     r"摔倒了起不来|摔得起不来|骨折|触电|车祸|被车撞|撞人了|中毒|吃错药|喝了农药|"
-    r"溺水|掉进(河|水|湖)|落水|跳楼|轻生|自杀|不想活|"
-    r"抢劫|打劫|持刀|拿刀|砍人|打人了|被打了|家暴|有人闯进|小偷在|入室|绑架|"
+    r"溺水|掉进(河|水|湖)|掉(河|水|湖)里|落水|跳楼|轻生|自杀|不想活|"
+    r"抢劫|打劫|持刀|拿刀|拿着刀|砍人|打人了|被打了|家暴|有人闯进|小偷在|入室|绑架|"
     r"走丢了|走失了|找不到(孩子|小孩|老人)|"
     r"救命|快来人|紧急求助|快报警|叫救护车|快叫120"
 )
 
 _GREETING = re.compile(
     r"^(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
-    r"有没有人|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
+    r"有没有人|有人在线吗|在线吗|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
     r"新年好|过年好|节日快乐)",
     re.IGNORECASE,
 )
@@ -59,17 +60,19 @@ _THANKS = re.compile(
     re.IGNORECASE,
 )
 _GOODBYE = re.compile(
-    r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|不问了|"
+    r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
+    r"问完了|没有问题了|没问题了|不问了|"
     r"不聊了|走了|下线了|88",
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(
-    r"你是谁|你是什么|你叫什么|你是机器人|机器人吗|是真人|真人吗|是人吗|人工智能|\bai\b|你能做什么|你能干什么|"
-    r"你会什么|你会干什么|能帮我什么|能帮我做什么|你能回答什么|可以问什么|能问什么|都知道哪些|知道些什么|"
-    r"知道什么|懂什么|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|帮助|help|菜单|功能介绍",
+    r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
+    r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
+    r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
+    r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手",
     re.IGNORECASE,
 )
-_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|新用户|试一下|试试|测试一下|测试")
+_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
 _FILLER = re.compile(
     r"[\s，,。.!！?？~～、…]+|请问|一下|我|你|您|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦|哟|呐|嘛|非常|太|真"
@@ -159,8 +162,15 @@ def split_questions(text: str) -> list[Question]:
     return questions[:MAX_QUESTIONS]
 
 
+# A question about fire safety or lift rules rather than someone in danger now.
+_POLICY_WORDS = re.compile(r"隐患|预防|防范|整治|计划|规划|政策|制度|演练|保险|补贴|标准|目标|要求|规定|提出|措施")
+_NOW = re.compile(r"了|快|救命|现在|正在|马上|赶紧|急|！|!")
+
+
 def is_emergency(text: str) -> bool:
-    return bool(EMERGENCY.search(text))
+    if not EMERGENCY.search(text):
+        return False
+    return not (_POLICY_WORDS.search(text) and not _NOW.search(text))
 
 
 def is_foreign_language(text: str) -> bool:
@@ -174,9 +184,9 @@ def chitchat_kind(text: str) -> str | None:
     """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
     once the chit-chat words and fillers are gone, (almost) nothing may be left."""
     folded = text.lower().strip()
-    rest = _GREETING.sub("", folded)
-    for pattern in (_FIRST_TIME, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
-        rest = pattern.sub("", rest)
+    rest = folded
+    for pattern in (_GREETING, _FIRST_TIME, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
+        rest = pattern.sub("", rest).lstrip(" ,，。.!！~～、")
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
     if _ABOUT_BOT.search(folded):
