@@ -539,6 +539,13 @@ def failure_list(results: list[Result], title: str) -> str:
     return "\n".join(lines)
 
 
+def floor_of(path: Path) -> dict[str, float]:
+    """The held-out accuracy per kind below which ``--check --floor FILE`` fails (a regression guard
+    at today's measured level while the issue's targets are not all met)."""
+    floor = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {kind: float(value) for kind, value in floor.items() if kind in TARGETS}
+
+
 def report(results: list[Result], args: argparse.Namespace) -> tuple[str, bool]:
     heldout = [r for r in results if r.item.split == "heldout"]
     dev = [r for r in results if r.item.split == "dev"]
@@ -576,14 +583,17 @@ def report(results: list[Result], args: argparse.Namespace) -> tuple[str, bool]:
         dev_ungrounded = [f for r in ungrounded if r.item.split == "dev" for f in r.ungrounded]
         if dev_ungrounded:
             sections.append(f"Ungrounded figures in dev replies: {sorted(set(dev_ungrounded))}")
-    below = [k for k, a in accuracy.items() if a < TARGETS[k]]
-    problems = [f"{k} below {TARGETS[k]:.0%}" for k in below]
+    missed = [f"{k} {a:.1%} < {TARGETS[k]:.0%}" for k, a in accuracy.items() if a < TARGETS[k]]
+    sections.append("Issue 11 targets (held-out): " + ("all met" if not missed else "not met: " + ", ".join(missed)))
+    limits = floor_of(args.floor) if getattr(args, "floor", None) else TARGETS
+    below = [k for k, a in accuracy.items() if a < limits.get(k, 0.0)]
+    problems = [f"{k} below {limits[k]:.1%}" for k in below]
     problems += ["figures not in the sources"] if ungrounded else []
     problems += [f"{http_failures} failed requests"] if http_failures else []
     problems += [] if heldout else ["no held-out items were run"]
     passed = not problems
     verdict = "PASS" if passed else "FAIL: " + ", ".join(problems)
-    sections.append(f"Targets (held-out): {verdict}")
+    sections.append(f"{'Floor' if getattr(args, 'floor', None) else 'Targets'} (held-out): {verdict}")
     return "\n\n".join(sections) + "\n", passed
 
 
@@ -599,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-style", action="store_true", help="a kind × style table too")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 below the held-out targets")
+    parser.add_argument("--floor", type=Path, help="with --check: per-kind held-out minimums (YAML), not the targets")
     parser.add_argument("--validate-only", action="store_true", help="check the set and stop")
     args = parser.parse_args(argv)
     if args.check and args.split == "dev":
