@@ -20,6 +20,7 @@ from tests.stack import Stack
 pytestmark = pytest.mark.e2e
 
 MARKUP = "<img src=x onerror=alert(1)>"
+ANSWER_MARKUP = "<img src=x onerror=alert(document.domain)>"  # no figure: saved figures must be in the clause
 
 
 async def staff_page(browser: Browser, stack: Stack) -> tuple[BrowserContext, Page, list[str]]:
@@ -103,7 +104,8 @@ async def test_edit_publish_and_the_bot_answers_with_the_new_text(stack: Stack) 
 
         answer = page.get_by_label("答复", exact=True)
         original = await answer.input_value()
-        new_text = f"【{uuid.uuid4().hex[:8]}更新】{original}"
+        marker = uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))  # no figures (grounding)
+        new_text = f"【{marker}更新】{original}"
         await answer.fill(new_text)
         await expect(page.locator("#preview")).to_have_text(re.compile("^" + re.escape(new_text) + "\n来源："))
         await page.get_by_role("button", name="保存", exact=True).click()
@@ -164,7 +166,7 @@ async def test_concurrent_edit_gets_409_in_the_page_and_keeps_the_typed_text(sta
 async def test_markup_typed_by_staff_is_shown_as_text_and_never_runs(stack: Stack) -> None:
     async with chromium() as browser:
         context, page, problems = await staff_page(browser, stack)
-        answer_text = f"标记测试 {MARKUP} <script>alert(2)</script>"
+        answer_text = f"标记测试 {ANSWER_MARKUP} <script>alert(document.cookie)</script>"
         url = await new_draft(
             page, question=f"标记测试：{MARKUP}", answer=answer_text, alternatives=f'"><svg onload=alert(3)>\n{MARKUP}'
         )

@@ -33,7 +33,7 @@ from web.app import init_app
 pytestmark = pytest.mark.e2e
 
 WEBHOOK = "/webhooks/rest/webhook"
-MARKUP = '<img src=x onerror="window.__xss=1">'
+MARKUP = '<img src=x onerror="window.__xss=true">'  # no figure: a saved answer's figures must be in its clause
 OFFLINE = "暂时连接不上服务器，请稍后再试。您的问题没有丢失，恢复后可点击重新发送。"
 CLOSED_PORT_SERVER = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
