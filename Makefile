@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 # PROFILE=prod: PostgreSQL for the knowledge base and Rasa's conversations, Redis lock store and
-# rate limits, two Rasa workers and two action-server workers (docs/deploy.md). Any variable set in
+# rate limits, two Rasa workers and two action-server workers, four-eyes publishing (docs/deploy.md). Any variable set in
 # the environment wins over these defaults.
 PROFILE ?= embedded
 ifeq ($(PROFILE),prod)
@@ -19,6 +19,7 @@ export TRACKER_STORE_URL ?= postgresql://postgres@127.0.0.1:5432/hangzhou_tracke
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export SANIC_WORKERS ?= 2
 export ACTION_SERVER_SANIC_WORKERS ?= 2
+export FOUR_EYES ?= 1
 else ifneq ($(PROFILE),embedded)
 $(error PROFILE must be embedded (default) or prod)
 endif
@@ -30,7 +31,7 @@ APP_PY := $(APP_ENV)/bin/python
 MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
 MODEL = models/$(MODEL_NAME).tar.gz
 
-.PHONY: help setup kb model run test eval bench lint clean deploy-check backup restore
+.PHONY: help setup kb model run test eval bench lint clean deploy-check backup restore screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -103,6 +104,9 @@ bench: setup kb model ## benchmarks on the real stack, each beside its baseline;
 	$(APP_PY) -m bench.stack_vs_floor --out docs/bench-load.md
 	$(APP_PY) -m bench.live_edit --edits 20 --out docs/bench-live-edit.md
 	$(APP_PY) -m bench.ranking --out docs/bench-ranking.md
+
+screenshots: setup model ## the documentation's screenshots in docs/ from a freshly built knowledge base (never from make test)
+	RASA_MODEL=$(MODEL) $(APP_PY) scripts/screenshots.py
 
 backup: $(APP_ENV)/.installed ## back up the knowledge base (DATABASE_URL) to var/backups/kb-<time>.json.gz
 	$(APP_PY) scripts/backup.py backup
