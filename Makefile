@@ -94,11 +94,11 @@ test: setup kb model ## run every test (pytest, rasa data validate, story tests,
 	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out results/stories
 	$(MAKE) --no-print-directory eval
 
-eval: setup kb model ## held-out accuracy per kind of resident message (fails below the targets) and the NLU eval
+eval: setup kb model ## held-out accuracy per kind of resident message (fails below tests/eval/floor.yml) and the NLU eval
 	rm -rf results/nlu-eval
 	$(RASA) test nlu --model $(MODEL) --config config.yml --nlu tests/nlu_eval.yml --out results/nlu-eval >/dev/null
 	$(APP_PY) scripts/eval_report.py results/nlu-eval/intent_report.json --min 0.90
-	RASA_MODEL=$(MODEL) $(APP_PY) scripts/eval_residents.py --check --out results/eval-residents.md
+	RASA_MODEL=$(MODEL) $(APP_PY) scripts/eval_residents.py --check --floor tests/eval/floor.yml --out results/eval-residents.md
 
 bench: setup kb model ## benchmarks on the real stack, each beside its baseline; results in docs/bench-*.md
 	$(APP_PY) -m bench.stack_vs_floor --out docs/bench-load.md
