@@ -11,7 +11,8 @@ RASA_PYTHON = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
 def run_in_rasa_env(code: str, tmp_path) -> str:
     result = subprocess.run(
         [RASA_PYTHON, "-c", textwrap.dedent(code)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-        env={"RASA_TELEMETRY_ENABLED": "false", "TMP": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
+        env={"RASA_TELEMETRY_ENABLED": "false", "TMP": str(tmp_path), "PATH": "/usr/bin:/bin",
+             "PYTHONPATH": str(PROJECT_ROOT)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
