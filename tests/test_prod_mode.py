@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,23 +35,31 @@ def databases() -> Iterator[tuple[str, str]]:
         yield kb_url, plain_postgres_url(postgres.create("prod_tracker"))
 
 
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -> Iterator[Stack]:
+@contextmanager
+def prod_stack(workdir: Path, databases: tuple[str, str], *, rasa_workers: int, **env: str) -> Iterator[Stack]:
+    """The production-mode stack on the throw-away databases, stopped (workers included) after."""
     kb_url, tracker_url = databases
     stack = Stack(
         kb_url=kb_url,
-        workdir=tmp_path_factory.mktemp("prod"),
+        workdir=workdir,
         tracker_store_url=tracker_url,
         redis_url=REDIS_URL,
-        rasa_workers=2,
+        rasa_workers=rasa_workers,
         action_workers=2,
         rasa_token=TOKEN,
+        env=env,
     )
     try:
         stack.start()
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -> Iterator[Stack]:
+    with prod_stack(tmp_path_factory.mktemp("prod"), databases, rasa_workers=2) as stack:
+        yield stack
 
 
 def tracker_events(stack: Stack, sender: str) -> list[dict]:
@@ -168,22 +177,9 @@ def test_concurrent_messages_in_one_conversation_are_processed_in_order(prod: St
 
 @pytest.fixture(scope="module")
 def prod3(tmp_path_factory: pytest.TempPathFactory, databases: tuple[str, str]) -> Iterator[Stack]:
-    kb_url, tracker_url = databases
-    stack = Stack(
-        kb_url=kb_url,
-        workdir=tmp_path_factory.mktemp("prod3"),
-        tracker_store_url=tracker_url,
-        redis_url=REDIS_URL,
-        rasa_workers=3,
-        action_workers=2,
-        rasa_token=TOKEN,
-        env={"RATE_LIMIT_PER_SENDER": "0/60"},  # 30 messages in a second from one resident
-    )
-    try:
-        stack.start()
+    # 30 messages in a second from one resident: no per-sender limit
+    with prod_stack(tmp_path_factory.mktemp("prod3"), databases, rasa_workers=3, RATE_LIMIT_PER_SENDER="0/60") as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_thirty_concurrent_messages_over_three_workers_are_processed_in_order(prod3: Stack):

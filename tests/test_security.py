@@ -121,8 +121,8 @@ def test_id_phone_and_card_numbers_leave_no_trace_anywhere(secure: Stack, kb: st
     answered = said(secure.ask(sender, f"我身份证号{ID_NUMBER}，电话{MOBILE}，想问积分落户怎么申请"))
     assert "落户" in answered and "来源" in answered  # the rest of the message was understood
     # questions the knowledge base can't answer go to the staff inbox: masked there too
-    secure.ask(sender, f"我的银行卡{CARD}，托育机构老师的工资一个月多少钱")
-    secure.ask(sender, f"加装电梯的施工队电话是{MOBILE}吗，他们靠谱吗")
+    secure.ask(sender, f"我的银行卡{CARD}丢了，怎么挂失")
+    secure.ask(sender, f"我手机号{MOBILE}，护照在哪里办")
     tracker = requests.get(f"{secure.rasa_url}/conversations/{sender}/tracker", params={"token": TOKEN}, timeout=10)
     read_back = json.dumps(tracker.json(), ensure_ascii=False)
     stored = tracker_rows(secure, sender)
