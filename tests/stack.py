@@ -77,6 +77,9 @@ def stop(*processes: subprocess.Popen, timeout: float = 30, kill: bool = False) 
         if _group_alive(process):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            killed = time.monotonic() + 10
+            while _group_alive(process) and time.monotonic() < killed:  # a killed process takes a moment to go
+                time.sleep(0.05)
 
 
 class Postgres:
