@@ -249,19 +249,45 @@ class AuditEvent(Base):
 
 
 class UnansweredQuestion(Base):
-    """A resident question the bot could not answer, personal data masked, counted."""
+    """A resident question the bot could not answer (or declined, or answered weakly), personal
+    data masked, counted. The same words asked again count on the open row; once its group is
+    resolved they start a new row (knowledge.inbox)."""
 
     __tablename__ = "unanswered_questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    text_key: Mapped[str] = mapped_column(String(64), unique=True)
+    text_key: Mapped[str] = mapped_column(String(64), index=True)
     text: Mapped[str] = mapped_column(Text)
     topic: Mapped[str | None] = mapped_column(String(16))
     count: Mapped[int] = mapped_column(default=1)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|dismissed|drafted
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|dismissed|drafted|attached
     faq_id: Mapped[int | None] = mapped_column(ForeignKey("faq_entries.id"))
+    # unanswered (not covered) | declined (out of scope) | weak (a stand-in or weak answer)
+    kind: Mapped[str] = mapped_column(String(16), default="unanswered", server_default="unanswered")
+    step: Mapped[str | None] = mapped_column(String(32))  # the answer step that decided (actions/steps.py)
+    reply: Mapped[str | None] = mapped_column(Text)  # what the bot replied, the last time
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_groups.id"), index=True)
+
+
+class InboxGroup(Base):
+    """Inbox questions that ask the same thing (knowledge.inbox_groups), handled together.
+
+    ``status``: open | attached (its phrasings added to entry ``faq_id``, or proposed as
+    ``proposal_id``) | drafted (a new draft ``faq_id``) | dismissed. A group that is not open
+    stays so: a new question in its words opens a new group.
+    """
+
+    __tablename__ = "inbox_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    faq_id: Mapped[int | None] = mapped_column(ForeignKey("faq_entries.id"))
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("faq_proposals.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AnswerFeedback(Base):
