@@ -7,6 +7,7 @@ document ──< clause ──< target
                           └──< answer_feedback
 
 vocabulary_term: an everyday word residents use -> the plan's term (the search's synonyms)
+answer_event: one row per bot reply, outcome and topic only (the dashboard's counts)
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ class FaqEntry(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
     seed_digest: Mapped[str | None] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
+    # Optional review date (knowledge.review_dates): an ISO date "YYYY-MM-DD" in China time, kept as
+    # text so backups and both databases hold it as written. Past it, residents get the answer with
+    # a dated note until a reviewer renews it (reviewed_at: when someone last confirmed it).
+    review_by: Mapped[str | None] = mapped_column(String(10), index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     clause: Mapped[Clause] = relationship(lazy="raise")
 
@@ -362,3 +368,21 @@ class HandoffMessage(Base):
     staff_name: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnswerEvent(Base):
+    """One reply of the bot, counted for the dashboard (knowledge.stats): no text, no sender.
+
+    ``day`` is the China-time date of the reply ("2026-11-30"), so days are grouped alike on SQLite
+    and PostgreSQL; ``outcome`` is answered | clarified | not_covered | declined | handed_over | other.
+    """
+
+    __tablename__ = "answer_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    step: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str | None] = mapped_column(String(16))
+    faq_id: Mapped[int | None]  # the entry that answered (no foreign key: counts outlive entries)
