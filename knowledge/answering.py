@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge import queries
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
+from knowledge.review_dates import out_of_date_note
 from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
 from knowledge.text import Pairs, set_vocabulary, terms
 
@@ -110,6 +111,12 @@ def _with_district_note(answer: Answer, district: str | None) -> Answer:
             f"具体办理请咨询{district}您所在的街道（乡镇）或社区。）"
         )
     return answer
+
+
+def _with_review_note(entry: FaqEntry) -> str:
+    """The entry's answer, and after its review date a dated note that it may be out of date."""
+    note = out_of_date_note(entry)
+    return f"{entry.answer}\n{note}" if note else entry.answer
 
 
 def _weight(hit: Hit) -> float:
@@ -430,7 +437,7 @@ class AnswerEngine:
             if entry is None:
                 return None
             return Answer(
-                text=entry.answer,
+                text=_with_review_note(entry),
                 source_line=source_line(entry.clause),
                 topic=entry.topic,
                 faq_id=entry.id,

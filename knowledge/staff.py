@@ -411,11 +411,16 @@ def entry_dict(entry: FaqEntry, clause: Clause | None = None) -> dict[str, Any]:
         "version": entry.version,
         "updated_at": as_utc(entry.updated_at).isoformat(),
         "updated_by": entry.updated_by,
+        "review_by": entry.review_by,  # knowledge.review_dates: not content, not in revisions
+        "reviewed_at": as_utc(entry.reviewed_at).isoformat() if entry.reviewed_at else None,
     }
 
 
+NOT_IN_SNAPSHOT = ("id", "updated_at", "updated_by", "review_by", "reviewed_at")
+
+
 def snapshot(entry: FaqEntry, clause: Clause) -> dict[str, Any]:
-    return {k: v for k, v in entry_dict(entry, clause).items() if k not in ("id", "updated_at", "updated_by")}
+    return {k: v for k, v in entry_dict(entry, clause).items() if k not in NOT_IN_SNAPSHOT}
 
 
 def get_entry(session: Session, *, entry_id: int) -> FaqEntry:
