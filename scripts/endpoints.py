@@ -1,7 +1,8 @@
 """Print Rasa's endpoints.yml for this environment (``make run`` writes it to var/endpoints.yml).
 
 Rasa 3.6 refuses to start on an unset ``${VAR}`` in endpoints.yml, so the file is composed here:
-- ``ACTION_SERVER_URL``  action server webhook (default http://localhost:5055/webhook);
+- ``ACTION_SERVER_URL``  action server webhook (default http://localhost:$ACTION_PORT/webhook, port 5055;
+  ``make run`` starts the action server on ``ACTION_PORT``, so moving it needs no second setting);
 - ``TRACKER_STORE_URL``  where conversations live, so they survive restarts:
   ``sqlite:///var/tracker.sqlite3`` (default, embedded) or ``postgresql://user:pass@host:5432/db``;
 - ``REDIS_URL``          e.g. ``redis://127.0.0.1:6379/0``: the conversation lock in Redis
@@ -63,8 +64,9 @@ def lock_store(url: str) -> dict[str, object]:
 
 
 def endpoints(env: dict[str, str]) -> str:
+    action_url = env.get("ACTION_SERVER_URL") or f"http://localhost:{env.get('ACTION_PORT') or 5055}/webhook"
     config: dict[str, object] = {
-        "action_endpoint": {"url": env.get("ACTION_SERVER_URL") or "http://localhost:5055/webhook"},
+        "action_endpoint": {"url": action_url},
         "tracker_store": tracker_store(env.get("TRACKER_STORE_URL") or DEFAULT_TRACKER_STORE),
     }
     # The conversation lock (bot/lock_store.py): in Redis for several workers, else in memory.

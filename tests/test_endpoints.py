@@ -48,3 +48,8 @@ def test_unsupported_urls_are_refused_with_a_clear_message():
         env={"TRACKER_STORE_URL": "mongodb://x/y"}, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode != 0 and "TRACKER_STORE_URL" in result.stderr
+
+
+def test_the_action_server_moved_with_action_port_is_the_one_rasa_calls():
+    # make run starts the action server on ACTION_PORT; Rasa must call it there, not on 5055.
+    assert endpoints(ACTION_PORT="5155")["action_endpoint"] == {"url": "http://localhost:5155/webhook"}
