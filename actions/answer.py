@@ -23,6 +23,7 @@ from knowledge.answering import AnswerEngine
 from knowledge.db import get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
 from knowledge.privacy import install_log_masking
+from knowledge.stats import record_outcomes
 from knowledge.text import simplified
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class ActionAnswer(Action):
         words = resident_words(tracker)
         for reply in replies:
             send(dispatcher, reply)
+        record_outcomes(replies)  # counts only (step, outcome, topic) for the dashboard
         if any(r.step == "not_covered" or (r.answer is not None and not r.answer.exact) for r in replies):
             self._remember_unanswered(words, tracker.get_slot("topic"))
         topics = [r.answer.topic for r in replies if r.cited and r.answer is not None]
