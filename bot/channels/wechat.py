@@ -33,6 +33,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.wechat_api import WeChatApi
 from bot.channels.wechat_protocol import (
     NO_ANSWER,
     BadXml,
@@ -45,7 +46,6 @@ from bot.channels.wechat_protocol import (
     option_number,
     parse_xml,
     signature_ok,
-    split_text,
     text_reply_xml,
     timestamp_fresh,
 )
@@ -224,65 +224,6 @@ class Processing:
     elsewhere: bool = False  # another worker claimed the message: this one only relays its outcome
 
 
-# ---------------------------------------------------------------- customer-service API
-
-
-class WeChatApi:
-    """access_token (cached until expiry, refreshed on 40001/42001) and message/custom/send."""
-
-    EXPIRED = frozenset({40001, 40014, 42001})
-
-    def __init__(self, base: str, appid: str, secret: str) -> None:
-        self.base, self.appid, self.secret = base.rstrip("/"), appid, secret
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock: asyncio.Lock | None = None
-
-    async def _get_token(self, session: Any, force: bool = False) -> str:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not force and self._token and time.monotonic() < self._expires:
-                return self._token
-            params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
-            async with session.get(f"{self.base}/cgi-bin/token", params=params) as resp:
-                data = await resp.json(content_type=None)
-            if not isinstance(data, dict) or not data.get("access_token"):
-                errcode = data.get("errcode") if isinstance(data, dict) else "?"
-                raise RuntimeError(f"no access_token (errcode {errcode})")
-            self._token = str(data["access_token"])
-            lifetime = float(data.get("expires_in") or 7200)
-            self._expires = time.monotonic() + max(lifetime - 300, lifetime / 2)
-            return self._token
-
-    async def send_text(self, openid: str, content: str) -> bool:
-        """Send ``content`` (split within the text limit); True when every part was accepted. Never raises."""
-        import aiohttp
-
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                for part in split_text(content):
-                    payload = {"touser": openid, "msgtype": "text", "text": {"content": part}}
-                    for attempt in (1, 2):
-                        token = await self._get_token(session, force=attempt == 2)
-                        async with session.post(
-                            f"{self.base}/cgi-bin/message/custom/send", params={"access_token": token}, json=payload
-                        ) as resp:
-                            data = await resp.json(content_type=None)
-                        errcode = int(data.get("errcode", 0)) if isinstance(data, dict) else -1
-                        if errcode == 0:
-                            break
-                        if errcode in self.EXPIRED and attempt == 1:
-                            logger.info("WeChat access_token expired (errcode %s), refreshing", errcode)
-                            continue
-                        logger.error("WeChat custom/send failed: errcode %s", errcode)
-                        return False
-            return True
-        except Exception as e:  # network, JSON, token: logged, never raised into the channel
-            logger.error("WeChat custom/send failed: %s: %s", type(e).__name__, e)
-            return False
-
-
 # ---------------------------------------------------------------- the channel
 
 
@@ -349,9 +290,9 @@ class WeChatInput(InputChannel):
                 logger.error("WeChat: no usable AES key, encrypted messages are refused: %s", e)
         if config.token and config.mode == "safe" and self.key is None:
             logger.error("WeChat safe mode needs a valid WECHAT_AES_KEY: every message is refused")
-        self.api = WeChatApi(config.api_base, config.appid, config.secret)
-        self.replies = TtlCache(REPLY_TTL)  # (FromUserName, MsgId) -> Processing, in this worker
         redis_url = os.environ.get("REDIS_URL") or None
+        self.api = WeChatApi(config.api_base, config.appid, config.secret, redis_url)  # bot/channels/wechat_api.py
+        self.replies = TtlCache(REPLY_TTL)  # (FromUserName, MsgId) -> Processing, in this worker
         self.retries = SharedRetries(redis_url)
         self.options = SharedOptions(OPTIONS_TTL, redis_url)
         per_user = limit_from_env("RATE_LIMIT_PER_SENDER", "20/60")
