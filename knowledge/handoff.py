@@ -9,12 +9,21 @@ a process, so it holds with several Rasa, action-server and web workers:
 - staff on the desk (``web/desk.py``: JSON API and ``/admin/desk``) go on duty, claim a waiting
   conversation (a second claim is refused: one atomic ``UPDATE … WHERE status = 'waiting'``),
   reply and close; every action is audited, and every text is masked before it is stored;
-- the widget polls ``messages_for`` for staff and system messages after its cursor.
+- the widget polls ``messages_for`` for staff and system messages after its cursor; a WeChat
+  resident is sent them instead (``web/handoff_push.py``, WeChat's customer-service message API,
+  which takes messages only within ``WECHAT_WINDOW`` of the resident's last message: a reply after
+  that is refused here with 409, before anything is stored).
 
 Nobody on duty: the resident gets 12345 at once. Nobody claims within ``HANDOFF_CLAIM_TIMEOUT``
 seconds (default 180): the hand-off is closed, the resident is told and given 12345 (on the next
 poll or message, whichever comes first), and the bot answers again. Expiry is checked by whoever
-looks next; each hand-off is expired by one atomic update, so two workers never both notify.
+looks next; each hand-off is expired by one atomic update, so two workers never both notify. A
+WeChat resident does not poll: their hand-off is expired only by the staff service's sweeper, which
+then sends them the 12345 text (``expire_unclaimed(push=True)``), or by their own next message,
+whose reply says it.
+
+Authors in the transcript: ``resident``, ``bot``, ``staff``, ``system`` (shown to the resident) and
+``note`` (for staff only: e.g. that WeChat did not take a message).
 
 The fixed texts are here, not in domain.yml: they belong to this feature and need no retraining.
 """
@@ -26,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from knowledge.errors import Closed, Forbidden, Invalid, NotFound
@@ -39,6 +48,8 @@ HOTLINE = "12345"
 DESK_ROLE = "reviewer"  # reviewers and admins work the desk by their role; editors when allowed
 STATUSES = ("waiting", "active", "closed")
 OPEN = ("waiting", "active")
+PUSHED_CHANNELS = ("wechat",)  # residents who are sent staff messages rather than polling for them
+WECHAT_WINDOW = timedelta(hours=48)  # WeChat takes customer-service messages this long after the resident's last
 MAX_TEXT = 2000
 MAX_SENDER = 128
 MAX_LISTED = 200
@@ -56,6 +67,7 @@ TIMED_OUT = (
 )
 CLAIMED = "工作人员已接入，请直接说明您的情况。"
 CLOSED_BY_STAFF = "工作人员已结束本次对话。您可以继续向我提问，也可以拨打12345政务服务便民热线。"
+STAFF_PREFIX = "工作人员："  # before a staff reply sent as a WeChat message (the widget marks it itself)
 
 
 def claim_timeout() -> timedelta:
@@ -127,13 +139,22 @@ def staff_on_duty(session: Session) -> int:
 
 
 # -- expiry ------------------------------------------------------------------------------------
-def expire_unclaimed(session: Session, now: datetime | None = None) -> list[Handoff]:
-    """Close every hand-off that waited longer than the timeout; tell each resident once."""
+def expire_unclaimed(
+    session: Session, now: datetime | None = None, *, sender: str | None = None, push: bool = False
+) -> list[Handoff]:
+    """Close every hand-off that waited longer than the timeout; tell each resident once.
+
+    Hand-offs of ``PUSHED_CHANNELS`` (WeChat) are left to a caller that sends the resident the
+    notice (``push=True``: the staff service's sweeper), except the caller's own ``sender``'s
+    (whose reply says it).
+    """
     now = now or utcnow()
     limit = now - claim_timeout()
-    candidates = list(
-        session.scalars(select(Handoff).where(Handoff.status == "waiting", Handoff.waiting_since < limit))
-    )
+    stmt = select(Handoff).where(Handoff.status == "waiting", Handoff.waiting_since < limit)
+    if not push:
+        own = Handoff.sender == sender if sender is not None else false()
+        stmt = stmt.where(or_(Handoff.channel.not_in(PUSHED_CHANNELS), own))
+    candidates = list(session.scalars(stmt))
     expired = []
     for handoff in candidates:
         done = session.execute(
@@ -168,7 +189,7 @@ def _add(session: Session, handoff: Handoff, author: str, text: str, staff_name:
 def request_person(session: Session, *, sender: str, channel: str = "rest", words: list[str] | None = None) -> str:
     """A resident asked for a person: the reply text (connecting, or 12345 when nobody is on duty)."""
     sender = sender[:MAX_SENDER]
-    expire_unclaimed(session)
+    expire_unclaimed(session, sender=sender)
     if open_handoff(session, sender) is not None:
         return ALREADY_WAITING
     if not staff_on_duty(session):
@@ -191,7 +212,7 @@ def forward_to_desk(session: Session, *, sender: str, text: str) -> str | None:
     A hand-off that has just timed out returns the 12345 text (the bot answers the next message).
     """
     sender = sender[:MAX_SENDER]
-    expired = expire_unclaimed(session)
+    expired = expire_unclaimed(session, sender=sender)
     if any(h.sender == sender for h in expired):
         return TIMED_OUT
     handoff = open_handoff(session, sender)
@@ -208,7 +229,7 @@ def messages_for(session: Session, *, sender: str, after: int | None) -> dict[st
     Without a cursor: the messages of the open hand-off, if any (a widget that just learnt of it).
     """
     sender = sender[:MAX_SENDER]
-    expire_unclaimed(session)
+    expire_unclaimed(session, sender=sender)
     handoff = open_handoff(session, sender)
     stmt = (
         select(HandoffMessage)
@@ -249,9 +270,17 @@ class View:
     handoff: Handoff
     transcript: list[HandoffMessage]
 
+    def reply_until(self) -> datetime | None:
+        """Until when WeChat takes messages to this resident (None: not a WeChat conversation)."""
+        if self.handoff.channel not in PUSHED_CHANNELS:
+            return None
+        heard = [as_utc(m.at) for m in self.transcript if m.author == "resident"]
+        return max(heard or [as_utc(self.handoff.waiting_since)]) + WECHAT_WINDOW
+
     def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
         h = self.handoff
         since = as_utc(h.waiting_since)
+        until = self.reply_until()
         return {
             "id": h.id,
             "sender": h.sender,
@@ -262,6 +291,7 @@ class View:
             "claimed_by": h.claimed_by,
             "closed_by": h.closed_by,
             "close_reason": h.close_reason,
+            "reply_until": until.isoformat() if until else None,
             "transcript": [
                 {"from": m.author, "text": m.text, "at": as_utc(m.at).isoformat(), "staff": m.staff_name}
                 for m in self.transcript
@@ -332,6 +362,13 @@ def reply(session: Session, *, handoff_id: int, user: StaffUser, text: Any) -> V
         raise Closed("not_active", "只能回复已接入、尚未结束的对话：请先接入。")
     if h.claimed_by != user.username:
         raise Forbidden("forbidden", f"该对话由 {h.claimed_by} 接入，只有接入的工作人员可以回复。")
+    until = current.reply_until()
+    if until is not None and until < utcnow():
+        raise Closed(
+            "wechat_window_closed",
+            "回复没有发送：居民最后一次给公众号发消息已超过48小时，微信不再允许给他发消息。"
+            "请结束对话；居民再发消息后才能继续回复，或请居民拨打12345。",
+        )
     _add(session, h, "staff", text.strip(), staff_name=user.username)
     audit(session, actor=user.username, action="handoff_reply", target=f"handoff:{handoff_id}", detail=f"{len(text)}字")
     return get_handoff(session, handoff_id=handoff_id, user=user)
@@ -352,3 +389,21 @@ def close(session: Session, *, handoff_id: int, user: StaffUser) -> View:
     _add(session, current.handoff, "system", CLOSED_BY_STAFF)
     audit(session, actor=user.username, action="handoff_close", target=f"handoff:{handoff_id}")
     return get_handoff(session, handoff_id=handoff_id, user=user)
+
+
+# -- what reaches a WeChat resident (web/handoff_push.py sends it) ------------------------------
+def pushed_text(message: HandoffMessage) -> str | None:
+    """The text a WeChat resident is sent for a transcript line (None: nothing for the resident)."""
+    if message.author == "staff":
+        return STAFF_PREFIX + message.text
+    if message.author == "system":
+        return message.text
+    return None
+
+
+def add_note(session: Session, *, handoff_id: int, text: str) -> None:
+    """A line for staff only (never sent or shown to the resident), e.g. that WeChat refused a message."""
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is not None:
+        _add(session, handoff, "note", text)
+        audit(session, actor="system", action="handoff_not_delivered", target=f"handoff:{handoff_id}", detail=text)
