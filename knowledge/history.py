@@ -55,6 +55,8 @@ AUDIT_ACTIONS = {
     "faq.restore_version": "恢复历史版本",
     "faq.approve": "采纳修改提议",
     "faq.import": "导入条目",
+    "faq.review_by": "设置核对日期",
+    "faq.renew": "核对并续期",
     "proposal.create": "提交修改提议",
     "proposal.approve": "批准修改提议",
     "proposal.reject": "驳回修改提议",

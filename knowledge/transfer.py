@@ -20,6 +20,9 @@ Import is all-or-nothing and checked row by row before anything is written:
   (an editor; with ``FOUR_EYES=1`` everyone), becomes a proposal for a reviewer
   (``knowledge.proposals``), counted as ``proposed``; under four-eyes nobody publishes their own
   new or changed rows;
+- ``review_by`` (optional column, knowledge.review_dates): a row that changes an entry's review
+  date needs a reviewer and a date not in the past; a file without the column leaves review dates
+  as they are, an empty cell clears one;
 - every bad row is reported with its line (CSV: the physical line in the file,
   header = line 1; YAML: the entry's number, 第N条; 0 = the file as a whole).
 
@@ -42,14 +45,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from knowledge import grounding, proposals, staff
+from knowledge import grounding, proposals, review_dates, staff
 from knowledge.models import Clause, FaqEntry, StaffUser
 from knowledge.publishing import content_author
 from knowledge.settings import four_eyes
 from knowledge.staff import FaqInput, Invalid, StaffError
 
 FORMATS = ("csv", "yaml")
-COLUMNS = ("id", "key", "topic", "question", "alternatives", "answer", "source", "status", "version")
+COLUMNS = ("id", "key", "topic", "question", "alternatives", "answer", "source", "status", "version", "review_by")
 REQUIRED_COLUMNS = ("topic", "question", "answer", "source")
 ALTERNATIVES_SEPARATOR = " | "
 MAX_ROWS = 5000
@@ -111,6 +114,7 @@ def _export_rows(session: Session) -> list[dict[str, Any]]:
             "source": e.clause.ref,
             "status": e.status,
             "version": e.version,
+            "review_by": e.review_by,
         }
         for e in session.scalars(stmt)
     ]
@@ -145,7 +149,12 @@ def export_entries(session: Session, *, fmt: str) -> bytes:
     writer = csv.writer(out)  # "\r\n" line ends, quotes where needed: what Excel expects
     writer.writerow(COLUMNS)
     for row in rows:
-        cells = {**row, "alternatives": ALTERNATIVES_SEPARATOR.join(row["alternatives"]), "key": row["key"] or ""}
+        cells = {
+            **row,
+            "alternatives": ALTERNATIVES_SEPARATOR.join(row["alternatives"]),
+            "key": row["key"] or "",
+            "review_by": row["review_by"] or "",
+        }
         writer.writerow([_excel_safe(c) if isinstance(c, str) else c for c in (cells[name] for name in COLUMNS)])
     return (BOM + out.getvalue()).encode("utf-8")
 
@@ -243,6 +252,8 @@ def _read_yaml(text: str) -> list[_Row]:
         values: dict[str, Any] = {}
         if isinstance(item, dict):
             for name in COLUMNS:
+                if name == "review_by" and name not in item:
+                    continue  # a file without review dates leaves them as they are
                 value = item.get(name)
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("id", "version"):
                     value = str(value)  # answer: 2025 is still text
@@ -265,6 +276,8 @@ class _Plan:
     status: str = "draft"
     version: int | None = None
     content_changed: bool = False
+    review_by: str | None = None
+    review_changed: bool = False
 
 
 def _text(value: Any) -> str:
@@ -359,9 +372,18 @@ def _check(
         key = _text(v.get("key"))
         if len(key) > MAX_KEY_CHARS:
             problems.append(f"key 太长：最多{MAX_KEY_CHARS}个字符。")
+        review_given, review_by = "review_by" in v, None
+        if review_given:
+            try:
+                review_by = review_dates.parse_review_by(v.get("review_by"))
+            except Invalid as exc:
+                problems.append(exc.message)
+                review_given = False
 
         plan: _Plan | None = None
+        review_changed = False
         if entry_id is None:  # a new entry
+            review_changed = review_given and review_by is not None
             status = status or "draft"
             if status == "published" and not is_reviewer:
                 problems.append(
@@ -387,7 +409,8 @@ def _check(
                     )
                 status = status or entry.status
                 same = data is not None and clause is not None and _input_content(data, clause) == _content(entry)
-                if same and status == entry.status:
+                review_changed = review_given and review_by != entry.review_by
+                if same and status == entry.status and not review_changed:
                     plan = _Plan(row=row, action="unchanged", entry=entry, status=status)
                 elif version is None:
                     problems.append("有 id 的行必须填写 version（导出时的版本号），否则无法确认条目没有被他人修改。")
@@ -415,11 +438,24 @@ def _check(
                         version=version,
                         content_changed=not same,
                     )
+        if review_changed:
+            problems.extend(_review_problems(review_by, is_reviewer, role_name))
+        if plan is not None:
+            plan.review_by, plan.review_changed = review_by, review_changed
         if problems:
             report.errors.append((row.line, f"{row.where}：" + "；".join(p.rstrip("。") for p in problems) + "。"))
         elif plan is not None:
             plans.append(plan)
     return plans
+
+
+def _review_problems(review_by: str | None, is_reviewer: bool, role_name: str) -> list[str]:
+    """Why a row may not change an entry's review date (knowledge.review_dates), if it may not."""
+    if not is_reviewer:
+        return [f"更改核对日期 review_by 需要审核员及以上角色（您的角色：{role_name}）；可保留导出时的核对日期。"]
+    if review_by is not None and review_dates.is_overdue(review_by):
+        return [f"核对日期 review_by 不能早于今天（{review_dates.today().isoformat()}）。"]
+    return []
 
 
 FOUR_EYES_NEW = "四眼原则：不能直接发布自己导入的新条目；请把状态改为 draft，由另一位审核员发布。"
@@ -453,6 +489,8 @@ def _apply(session: Session, plans: Iterable[_Plan], user: StaffUser) -> None:
                     entry = staff.set_status(
                         session, entry_id=entry.id, status=plan.status, expected_version=entry.version, user=user
                     )
+            if plan.review_changed and plan.entry is not None:
+                review_dates.set_review_by(session, entry_id=plan.entry.id, review_by=plan.review_by, user=user)
         except StaffError as exc:
             raise _RowFailed(plan.row, exc.message) from exc
         except StaleDataError as exc:  # changed by someone else while this import ran

@@ -15,9 +15,11 @@ from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter
 from web import admin_review, admin_vocabulary, api, review_api, transfer_api, vocabulary_api, widget
 from web.admin import setup_admin
+from web.dashboard import routes as dashboard_routes
 from web.desk import setup_desk
 from web.errors import error_middleware
 from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
+from web.review_dates import setup_review_dates
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
@@ -71,6 +73,8 @@ def init_app(url: str | None = None) -> web.Application:
     app.add_routes(vocabulary_api.routes)  # everyday words -> the plan's terms
     app.add_routes(admin_vocabulary.routes)
     setup_desk(app)  # hand-off desk, widget polling, public clause pages (issue 15)
+    app.add_routes(dashboard_routes)  # /admin/dashboard and GET /api/v1/stats (issue 14)
+    setup_review_dates(app)  # review dates: set, renew (issue 14)
     if STATIC_DIR.exists():
         app.router.add_static("/static/", STATIC_DIR)
     return app
