@@ -20,7 +20,7 @@ def test_embedded_default_keeps_conversations_in_sqlite_with_an_in_memory_lock()
     config = endpoints()
     assert config["action_endpoint"] == {"url": "http://localhost:5055/webhook"}
     assert config["tracker_store"] == {
-        "type": "bot.rasa_speedups.TunedSQLTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
+        "type": "bot.tracker_cache.CachedSQLTrackerStore", "dialect": "sqlite", "db": "var/tracker.sqlite3"
     }  # fmt: skip
     assert config["lock_store"] == {"type": "bot.lock_store.SignallingInMemoryLockStore"}
 
@@ -31,7 +31,7 @@ def test_production_uses_postgresql_and_the_redis_lock_store():
         REDIS_URL="redis://:secret@redis.internal:6380/2",
         ACTION_SERVER_URL="http://actions:5055/webhook",
     )
-    expected = {"type": "bot.rasa_speedups.TunedSQLTrackerStore", "dialect": "postgresql", "url": "db.internal"}
+    expected = {"type": "bot.tracker_cache.CachedSQLTrackerStore", "dialect": "postgresql", "url": "db.internal"}
     expected |= {"port": 5433, "db": "conversations", "login_db": "postgres"}
     expected |= {"username": "rasa", "password": "p@ss:w#rd"}
     assert config["tracker_store"] == expected
