@@ -22,6 +22,7 @@ from knowledge.answering import AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker, session_scope
 from knowledge.models import BUILD_USER, AuditEvent, StaffUser, VocabularyTerm
+from knowledge.settings import FAQ_DIR, SOURCES_DIR
 from knowledge.staff import create_user
 from knowledge.text import SEED_FILE
 from tests.test_admin_views import Page, open_page
@@ -449,3 +450,45 @@ async def test_the_admin_page_needs_a_reviewer_and_the_csrf_token(admin_client: 
     html = await refused.text()
     assert refused.status == 403 and "权限不足" in html
     assert term_id_of(fresh_kb_url, "托娃所") is None
+
+
+# -- the seed file's words against the plan -------------------------------------------------------
+
+# Canonical terms that come from the curated answers' wording, not from the documents: they join
+# definition and cost questions to the "…是什么意思" / "…费用" entries.
+FAQ_PHRASING_TERMS = {"费用", "什么意思"}
+SOURCE_FILES = ("plan_2021_2025.txt", "report_2022.txt")
+
+
+def test_every_seed_word_maps_to_a_term_of_the_plan_or_the_report():
+    documents = "".join((SOURCES_DIR / name).read_text(encoding="utf-8") for name in SOURCE_FILES)
+    documents = text.simplified(documents).lower()
+    faq = text.simplified("".join(p.read_text(encoding="utf-8") for p in sorted(FAQ_DIR.glob("*.yml")))).lower()
+    pairs = text.read_seed_file()
+    canonicals = {canonical for _, canonical in pairs}
+    assert len(pairs) > 250 and {"精神残疾", "临时救助", "就业困难人员", "夜间经济", "税收优惠"} <= canonicals
+    absent = sorted(c for c in canonicals - FAQ_PHRASING_TERMS if c.lower() not in documents)
+    assert absent == [], f"规范词不在计划或2022年报道中：{absent}"
+    assert all(term in faq for term in FAQ_PHRASING_TERMS)
+    assert [v for v, _ in pairs if len(v) < 2] == []
+    assert sorted(v for v, _ in pairs if v in canonicals) == []
+    # A variant inside another line's term would rewrite that term wherever it stands.
+    traps = sorted(f"{v}→{c} in {o}" for v, c in pairs for o in canonicals if o != c and v in o)
+    assert traps == []
+
+
+@pytest.mark.parametrize(
+    ("question", "plan_term"),
+    [
+        ("我哥精神上有病，政府有地方能帮忙照顾吗", "精神残疾"),
+        ("家里揭不开锅了，能申请什么补助", "临时救助"),
+        ("大学毕业找不到工作政府管不管", "就业困难人员"),
+        ("杭州夜市以后会多起来吗", "夜间经济"),
+        ("慈善捐款能减税吗", "税收优惠"),
+        ("在外地看病能直接报销吗", "异地就医"),
+        ("退休金每年会涨吗", "养老金"),
+        ("邻里纠纷有地方调解纠纷吗", "矛盾纠纷调处化解"),
+    ],
+)
+def test_everyday_words_become_the_plan_s_terms(question: str, plan_term: str):
+    assert plan_term in text.terms(question)
