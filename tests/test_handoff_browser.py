@@ -3,7 +3,8 @@
 Nobody on duty: 12345 at once, as a tel: link. Then staff go on duty; the resident asks for a person,
 staff claim and reply, the resident sees the reply (the widget polls every 1.5 s; no timing is
 asserted here: speed targets belong in make bench) and goes on talking to the person;
-after staff close, the bot answers again. 新对话 forgets the transcript and the sender id.
+after staff close, the bot answers again. 新对话 forgets the transcript and the sender id. An ID number
+the resident typed is kept in the browser only as the server masked it, also after a reload.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def test_resident_and_staff_talk_through_the_desk(stack: Stack) -> None:
         before = await w.answers.count()
         await w.ask("加梯")
         await expect(w.answers).to_have_count(before + 1, timeout=20_000)
-        link = w.answers.last.locator(".clause-link a")
+        link = w.answers.last.locator(".source a")
         await expect(link).to_have_text("行动计划 第9条")
         assert (await link.get_attribute("href")).endswith("/clauses/%E7%AC%AC9%E6%9D%A1")
 
@@ -80,4 +81,38 @@ async def test_resident_and_staff_talk_through_the_desk(stack: Stack) -> None:
         await expect(w.log.locator(".msg")).to_have_count(1)  # the greeting only
         kept = await w.page.evaluate("JSON.stringify(Object.keys(localStorage).filter(k => /:(log|cursor)$/.test(k)))")
         assert kept == "[]"
+        assert not [p for p in w.problems if "Failed to load resource" not in p], w.problems
+
+
+ID_NUMBER = "11010519491231002X"
+
+
+async def local_storage(w) -> str:  # type: ignore[no-untyped-def]
+    return await w.page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
+
+
+async def test_a_typed_id_number_is_kept_masked_and_clear_forgets_it_all(stack: Stack) -> None:
+    async with widget_page(stack) as w:
+        await w.launcher.click()
+        await w.ask(f"我的身份证号{ID_NUMBER}，想问蓝领公寓怎么申请")
+        await expect(w.answers).to_have_count(1)
+        masked = "我的身份证号[身份证号]，想问蓝领公寓怎么申请"
+        await expect(w.mine).to_have_text([masked])  # as the server kept it, on screen too
+        stored = await local_storage(w)
+        assert ID_NUMBER not in stored and "[身份证号]" in stored
+
+        await w.page.reload()
+        await expect(w.mine).to_have_text([masked])
+        assert ID_NUMBER not in await w.page.content() + await local_storage(w)
+
+        first_sender = w.sent[0]["sender"]
+        await w.page.get_by_role("button", name="清空记录，开始新对话").click()
+        await expect(w.log.locator(".msg")).to_have_count(1)  # the greeting only
+        stored = await local_storage(w)
+        assert "身份证号" not in stored and first_sender not in stored
+        await w.ask("积分落户")
+        await expect(w.answers).to_have_count(1)
+        assert w.sent[-1]["sender"] != first_sender  # a new conversation on the server too
+        await w.page.reload()
+        await expect(w.mine).to_have_text(["积分落户"])  # only what was said after clearing
         assert not [p for p in w.problems if "Failed to load resource" not in p], w.problems

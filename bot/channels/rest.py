@@ -7,6 +7,8 @@ credentials.yml, with what a public endpoint needs in front of Rasa:
 - per-sender and per-IP rate limits (in Redis when ``REDIS_URL`` is set, so they hold across
   workers and replicas), answered with 429 and a polite message in the usual reply format;
 - client-supplied ``metadata`` and ``input_channel`` are ignored (they would be stored);
+- every reply message carries ``resident_text``: the resident's message as the server keeps it
+  (personal data masked), so the widget stores that in the browser instead of what was typed;
 - the resident always gets a reply: if Rasa produced nothing (action server down) or took
   longer than ``ANSWER_TIMEOUT`` seconds from the start of the message's turn, a short apology
   in Chinese. A slow answer keeps running and is stored in the conversation. A message that
@@ -31,7 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
-from bot.guard import SORRY, TOO_FAST, screen
+from bot.guard import SORRY, TOO_FAST, Screened, screen
 from bot.lock_store import RESERVED, TURN_STARTED, Reservation, release_turn, reserve_turn
 from knowledge.privacy import install_log_masking, pseudonymous_sender
 from knowledge.ratelimit import RateLimiter, limit_from_env
@@ -50,6 +52,13 @@ def client_ip(request: Request) -> str:
 
 def bad_request(message: str, status: int = 400) -> HTTPResponse:
     return response.json({"error": "bad_request", "message": message}, status=status)
+
+
+def kept_as(replies: list[dict[str, Any]], screened: Screened) -> list[dict[str, Any]]:
+    """The replies, each with the resident's message as kept (masked) when there is one."""
+    if screened.text is None:
+        return replies
+    return [{**reply, "resident_text": screened.text} for reply in replies]
 
 
 class ResidentRestInput(InputChannel):
@@ -96,12 +105,13 @@ class ResidentRestInput(InputChannel):
             # The turn is taken on arrival: the resident's messages are processed in the order they came.
             reservation = reserve_turn(sender)
             try:
-                if not await self.ip_limiter.allow(client_ip(request)) or not await self.sender_limiter.allow(sender):
-                    return response.json([{"recipient_id": sender, "text": TOO_FAST}], status=429)
                 screened = screen(payload.get("message"))
+                if not await self.ip_limiter.allow(client_ip(request)) or not await self.sender_limiter.allow(sender):
+                    return response.json(kept_as([{"recipient_id": sender, "text": TOO_FAST}], screened), status=429)
                 if screened.reply is not None:
                     return response.json([{"recipient_id": sender, "text": screened.reply}])
-                return response.json(await self._answer(on_new_message, screened.text or "", sender, reservation))
+                replies = await self._answer(on_new_message, screened.text or "", sender, reservation)
+                return response.json(kept_as(replies, screened))
             finally:
                 release_turn(reservation)  # if no turn took it
 

@@ -8,7 +8,9 @@
  *
  * Transport: Rasa's REST channel (POST {server}/webhooks/rest/webhook). The conversation lives in
  * Rasa's tracker under a sender id kept in localStorage; the transcript (last 100 messages) is kept
- * there too and shown again after a reload. Everything is rendered with textContent — never HTML.
+ * there too and shown again after a reload. A sent message is kept as the server returns it
+ * (resident_text: ID and phone numbers masked), so a shared computer never shows them again.
+ * Everything is rendered with textContent — never HTML.
  */
 (function () {
   "use strict";
@@ -29,6 +31,14 @@
   var POLL_MS = 1500; // while a hand-off to staff is open (issue 15)
   var HOTLINE = /12345/g;
   var HANDOFF_STEPS = { handoff: true, handed_over: true };
+  // the plan's topics: in the greeting and under a "not covered" reply; each sends a question the bot answers
+  var TOPICS = [
+    { title: "老旧小区加装电梯", payload: "老旧小区加装电梯" },
+    { title: "托育托位", payload: "托育托位" },
+    { title: "积分落户", payload: "积分落户" },
+    { title: "租赁住房", payload: "租赁住房" },
+    { title: "其他", payload: "行动计划主要讲了什么" },
+  ];
   var EMPTY_REPLY_TEXT = "抱歉，我暂时没有可以回复的内容。您可以换个说法再问一次，或拨打12345政务服务便民热线咨询。";
 
   function httpUrl(value, fallback) {
@@ -262,8 +272,7 @@
     ".me.failed .who { color: var(--muted); }",
     ".source { display: block; margin: 6px 0 0; padding-top: 6px; border-top: 1px solid var(--line);",
     "  font-size: 0.8125em; color: var(--muted); white-space: pre-wrap; }",
-    ".clause-link { display: block; margin: 4px 0 0; font-size: 0.8125em; }",
-    ".clause-link a, .text a { color: var(--brand); }",
+    ".source a, .text a { color: var(--brand); }",
     ".bot.staff { border-color: var(--brand); border-width: 2px; }",
     ".bot.staff .who { color: var(--brand); font-weight: 600; }",
     ".replies { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
@@ -411,6 +420,12 @@
     return "行动计划 " + clause;
   }
 
+  function hasHandoffButton(buttons) {
+    return (buttons || []).some(function (b) {
+      return b.payload === "转人工";
+    });
+  }
+
   function handoffButton(container) {
     var b = el("button", { type: "button", className: "reply", text: "转人工" });
     b.addEventListener("click", function () {
@@ -513,14 +528,22 @@
       el("span", { className: message.staff ? "who" : "who vh", text: message.staff ? "工作人员：" : "助手：" }),
     ]);
     if (parts.text) node.appendChild(textWithPhone("p", "text", parts.text));
-    if (parts.source) node.appendChild(el("p", { className: "source", text: parts.source }));
     var clause = message.answer && message.answer.clause;
     if (clause) {
-      var link = el("a", { href: config.feedback + "/clauses/" + encodeURIComponent(clause), target: "_blank", rel: "noopener" });
-      link.textContent = shortSource(clause);
-      node.appendChild(el("p", { className: "clause-link" }, [document.createTextNode("查看原文："), link]));
+      // the short source ("行动计划 第9条") opens the clause with the document's full title
+      var link = el("a", {
+        className: "clause-link",
+        href: config.feedback + "/clauses/" + encodeURIComponent(clause),
+        target: "_blank",
+        rel: "noopener",
+        title: parts.source.replace(SOURCE_PREFIX, "") || null,
+        text: shortSource(clause),
+      });
+      node.appendChild(el("p", { className: "source" }, [document.createTextNode(SOURCE_PREFIX), link]));
+    } else if (parts.source) {
+      node.appendChild(el("p", { className: "source", text: parts.source }));
     }
-    if (message.step === "not_covered") {
+    if (message.step === "not_covered" && !hasHandoffButton(message.buttons)) {
       var onward = el("div", { className: "replies" });
       handoffButton(onward);
       node.appendChild(onward);
@@ -613,6 +636,23 @@
     return out;
   }
 
+  // The server returns the message as it kept it, personal data masked (resident_text): the
+  // transcript in localStorage and on screen keep that, not the ID or phone number typed.
+  function keepAsServerKeptIt(message, replies) {
+    if (message.payload) return; // a button: its title is shown, its payload was sent
+    for (var i = 0; i < replies.length; i++) {
+      var kept = replies[i] && replies[i].resident_text;
+      if (typeof kept === "string" && kept) {
+        if (kept !== message.text) {
+          message.text = kept;
+          var shown = message.node && message.node.querySelector(".text");
+          if (shown) shown.textContent = kept;
+        }
+        return;
+      }
+    }
+  }
+
   var queue = Promise.resolve();
   var pending = 0;
 
@@ -645,6 +685,7 @@
         })
         .then(function (replies) {
           if (!Array.isArray(replies)) throw new Error("unexpected reply");
+          keepAsServerKeptIt(message, replies);
           var messages = botMessages(replies);
           if (!messages.length) messages = [{ from: "bot", text: EMPTY_REPLY_TEXT, buttons: [] }];
           messages.forEach(function (m) {
@@ -723,6 +764,10 @@
       });
   }
 
+  function greeting() {
+    return { from: "bot", text: config.greeting, buttons: TOPICS };
+  }
+
   function newConversation() {
     stopPolling();
     ["log", "sender", "cursor", "draft", "handoff"].forEach(store.remove);
@@ -730,7 +775,7 @@
     store.set("sender", sender);
     transcript.length = 0;
     while (log.firstChild) log.removeChild(log.firstChild);
-    log.appendChild(renderMessage({ from: "bot", text: config.greeting, buttons: [] }));
+    log.appendChild(renderMessage(greeting()));
     input.value = "";
     autosize();
     input.focus();
@@ -834,7 +879,7 @@
 
   // -- start ----------------------------------------------------------------------------------------
 
-  log.appendChild(renderMessage({ from: "bot", text: config.greeting, buttons: [] }));
+  log.appendChild(renderMessage(greeting()));
   transcript.forEach(append);
   input.value = store.get("draft") || "";
   if (store.get("handoff") === "1") startPolling();
