@@ -2,8 +2,10 @@
 the real stack: the demo page at / of the staff service embeds /static/widget.js, pointed at the
 stack's Rasa server with ?server=…; answers come from the real Rasa server and action server.
 
-Covered: a full conversation with a cited answer and a quick reply; a reload keeps the conversation
-and the sender; Enter during an IME composition never sends; markup from a resident or from staff is
+Covered: a full conversation with a cited answer and a quick reply; the short source ("行动计划 第9条")
+opening the clause page instead of the plan's long title under every answer; topic buttons in the
+greeting; a "not covered" reply with its next steps; a reload keeps the conversation and the
+sender; Enter during an IME composition never sends; markup from a resident or from staff is
 shown as text and never runs; server down → the Chinese offline message and a working retry;
 keyboard-only use; 👍 posts feedback; the large-text toggle; the 360 px layout (its screenshot for
 docs/ comes from ``make screenshots``: tests change no tracked file).
@@ -36,6 +38,8 @@ WEBHOOK = "/webhooks/rest/webhook"
 MARKUP = '<img src=x onerror="window.__xss=true">'  # no figure: a saved answer's figures must be in its clause
 OFFLINE = "暂时连接不上服务器，请稍后再试。您的问题没有丢失，恢复后可点击重新发送。"
 CLOSED_PORT_SERVER = "http://127.0.0.1:9"  # the discard port: nothing listens there
+SHORT_SOURCE = re.compile(r"^来源：(行动计划 (第\d+条|序言|主要目标)|2022年进展报道 \S+)$")
+TOPICS = ["老旧小区加装电梯", "托育托位", "积分落户", "租赁住房", "其他"]
 
 
 class Widget:
@@ -109,8 +113,9 @@ async def test_full_conversation_with_cited_answer_and_quick_reply(stack: Stack)
         await w.ask("蓝领公寓")
         await expect(w.mine).to_have_text(["蓝领公寓"])
         first = w.answers.first
-        await expect(first.locator(".source")).to_have_text(re.compile(r"^来源：《.+》"))
+        await expect(first.locator(".source")).to_have_text(SHORT_SOURCE)
         await expect(first.locator(".text")).not_to_contain_text("来源：")  # the source line is its own element
+        await expect(first).not_to_contain_text("《杭州争当")  # not the plan's 40-character title
         await expect(w.textbox).to_have_value("")
 
         reply = first.locator("button.reply").first
@@ -120,6 +125,51 @@ async def test_full_conversation_with_cited_answer_and_quick_reply(stack: Stack)
         await expect(w.answers).to_have_count(2)
         await expect(w.answers.nth(1).locator(".source")).to_have_text(re.compile("^来源："))
         assert w.sent[1]["message"].startswith("/choose_faq"), "a quick reply sends its payload"
+        assert w.problems == []
+
+
+async def test_the_short_source_opens_the_clause_with_the_documents_title(stack: Stack) -> None:
+    async with widget_page(stack) as w:
+        await w.launcher.click()
+        await w.ask("蓝领公寓")
+        link = w.answers.first.locator(".source a")
+        await expect(link).to_have_text("行动计划 第9条")
+        assert (await link.get_attribute("href")) == f"{stack.web_url}/clauses/%E7%AC%AC9%E6%9D%A1"
+        async with w.page.context.expect_page() as opened:
+            await link.click()
+        clause = await opened.value
+        await expect(clause.get_by_role("heading", level=1)).to_contain_text("第9条")
+        await expect(clause.locator("body")).to_contain_text(
+            "杭州争当浙江高质量发展建设共同富裕示范区城市范例的行动计划"
+        )
+        await expect(clause.locator("body")).to_contain_text("能改尽改、愿改就改")
+        assert w.problems == []
+
+
+async def test_the_greeting_offers_the_topics(stack: Stack) -> None:
+    async with widget_page(stack) as w:
+        await w.launcher.click()
+        greeting = w.log.locator(".msg.bot").first
+        await expect(greeting.locator("button.reply")).to_have_text(TOPICS)
+        await greeting.get_by_role("button", name="积分落户").click()
+        await expect(w.mine).to_have_text(["积分落户"])
+        await expect(w.answers).to_have_count(1)
+        await expect(w.answers.first.locator(".source")).to_have_text(SHORT_SOURCE)
+        assert w.problems == []
+
+
+async def test_a_not_covered_reply_offers_the_topics_a_person_and_12345(stack: Stack) -> None:
+    """The fixed reply of domain.yml (utter_not_covered) with its buttons, as the trained model has it."""
+    async with widget_page(stack) as w:
+        await w.launcher.click()
+        await w.ask("明天杭州会下雨吗")
+        reply = w.log.locator(".msg.bot").nth(1)
+        await expect(reply).to_contain_text("没有写到")
+        await expect(reply.locator("button.reply")).to_have_text([*TOPICS, "转人工"])  # 转人工 once
+        await expect(reply.locator('a[href="tel:12345"]')).to_have_text("12345")
+        await expect(reply).not_to_contain_text("知识库")
+        await reply.get_by_role("button", name="托育托位").click()
+        await expect(w.answers).to_have_count(1)
         assert w.problems == []
 
 
@@ -133,7 +183,7 @@ async def test_reload_keeps_the_conversation_and_the_sender(stack: Stack) -> Non
         await w.page.reload()
         await expect(w.log).to_be_visible()  # the panel stays open in this tab
         await expect(w.log.locator(".msg")).to_have_text(before)
-        await expect(w.answers.first.locator(".source")).to_have_text(re.compile("^来源："))
+        await expect(w.answers.first.locator(".source")).to_have_text(SHORT_SOURCE)
 
         await w.ask("托育托位有多少")
         await expect(w.answers).to_have_count(2)
