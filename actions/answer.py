@@ -72,6 +72,22 @@ def previous_words(tracker: Tracker) -> str:
     return ""
 
 
+def previous_answer(tracker: Tracker) -> tuple[str, str]:
+    """The text and search document ("faq:12", "passage:…") of the last cited answer before the
+    resident's latest words: a follow-up may ask about a figure it already holds."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                break
+            seen_user = True
+        elif event.get("event") == "bot" and seen_user:
+            answer = ((event.get("data") or {}).get("custom") or {}).get("answer") or {}
+            if answer.get("ref"):  # the answer without its source line (the plan's title names years)
+                return (event.get("text") or "").split("\n来源：")[0], answer["ref"]
+    return "", ""
+
+
 def faq_button(faq_id: int, question: str) -> dict[str, str]:
     return {"title": question, "payload": f'/choose_faq{{"faq_id":"{faq_id}"}}'}
 
@@ -119,6 +135,8 @@ def turn_of(tracker: Tracker) -> Turn:
         confidence=intent.get("confidence") or 0.0,
         topic_in_context=tracker.get_slot("topic"),
         previous=simplified(previous_words(tracker)),
+        previous_answer=previous_answer(tracker)[0],
+        previous_ref=previous_answer(tracker)[1],
         district=next(tracker.get_latest_entity_values("district"), None),
         faq_id=next(tracker.get_latest_entity_values("faq_id"), None),
         sender=tracker.sender_id or "",
@@ -132,7 +150,12 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     answer = reply.answer if reply.cited else None
     custom: dict[str, Any] = {"step": reply.step, "answer": None}
     if answer is not None:
-        custom["answer"] = {"faq_id": answer.faq_id, "clause": answer.clause_ref, "source": answer.source_line}
+        custom["answer"] = {
+            "faq_id": answer.faq_id,
+            "clause": answer.clause_ref,
+            "source": answer.source_line,
+            "ref": answer.ref,
+        }
         dispatcher.utter_message(
             text=answer.message(), buttons=[faq_button(i, q) for i, q in answer.related], json_message=custom
         )

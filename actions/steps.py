@@ -10,7 +10,7 @@ message to the staff desk while a hand-off is open; ``handoff`` is a request for
 ``questions`` splits the message into up to three questions (knowledge/understanding.py) and
 passes each through the question steps, in order:
 
-    other_city → follow_up → district_fact → topic_answer → story_answer → (not covered)
+    other_city → follow_up → district_fact → topic_answer → story_answer → final_clause → (not covered)
 
 Every reply names the step that produced it (``Reply.step``): it is logged at debug level with the
 matched entry, and sent to rich clients in the message's custom part, so "which step answered
@@ -34,8 +34,12 @@ from knowledge.answering import Answer, AnswerEngine
 from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
 from knowledge.search import Hit
-from knowledge.topics import INTENT_TOPICS
+from knowledge.text import terms
+from knowledge.topics import INTENT_TOPICS, TOPIC_TERMS
 from knowledge.understanding import (
+    HOW_MANY,
+    NOW_WORDS,
+    QUESTION_WORDS,
     Question,
     asks_about_now,
     asks_for_a_person,
@@ -97,6 +101,8 @@ class Turn:
     confidence: float = 0.0
     topic_in_context: str | None = None  # the topic of the previous answer
     previous: str = ""  # the resident's previous words, simplified
+    previous_answer: str = ""  # the text of the last cited answer, and its search document
+    previous_ref: str = ""
     district: str | None = None
     faq_id: str | None = None  # a clicked related-question button
     sender: str = ""  # the conversation's id (tracker.sender_id): hand-offs are kept per sender
@@ -219,10 +225,20 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
-    if not is_follow_up(question.text):
+    if not is_follow_up(question.text) and asked_words(question.text):
         short = len(question.text) <= SHORT_FOLLOW_UP
         if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=question.text, limit=3)):
             return None  # a question of its own
+    if _held_by_previous_answer(question.text, turn):
+        # "增长了多少" after the GDP sentence, which gives the growth too: that answer again
+        answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
+        if answer is not None:
+            return Reply("follow_up", answer=answer)
+    if asks_about_now(question.text):
+        # "现在已经有多少了" after a 2025 target: the 2022 report's figure on the same thing
+        reply = _latest_figure(turn.previous, engine)
+        if reply is not None:
+            return reply
     if turn.district and only_refers(question.text, turn.district):
         # "那临平区也一样吗": the previous question again, for that district
         answer = engine.answer(text=turn.previous, topic=None, district=turn.district)
@@ -232,6 +248,41 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         previous=turn.previous, text=question.text, topic=turn.topic_in_context, district=turn.district
     )
     return Reply("follow_up", answer=answer) if answer.found else None
+
+
+_YEAR = re.compile(r"20[1-3]\d年?(底|末)?")
+_ASKING = re.compile(rf"{QUESTION_WORDS.pattern}|{NOW_WORDS.pattern}|{HOW_MANY.pattern}|第几|几")
+
+
+def asked_words(text: str) -> list[str]:
+    """The words of a question that say what it is about, without its question words
+    ("现在已经有多少了" has none: it asks about what was asked before)."""
+    return [t for t in terms(_ASKING.sub(" ", text)) if not t.startswith("~")]
+
+
+def _held_by_previous_answer(text: str, turn: Turn) -> bool:
+    """Every word the follow-up asks about is in the previous answer already."""
+    if not turn.previous_ref or not turn.previous_answer:
+        return False
+    asked = [w for w in asked_words(text) if len(w) > 1]
+    held = set(terms(turn.previous_answer))
+    return bool(asked) and all(t in held or f"~{t}" in held for t in asked)
+
+
+def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
+    # without the year asked before: "2025年的目标" is a target, the report's figure is of 2021/2022
+    hits = engine.hits(text=_YEAR.sub(" ", previous), limit=20)
+    if not hits:
+        return None
+    floor = max(WEAK_COVERAGE, NOW_PREFERENCE * hits[0].coverage)
+    report = [h for h in hits if h.ref.startswith(f"passage:{REPORT_PREFIX}") and h.coverage >= floor]
+    answers = [a for a in (engine.answer_hit(h) for h in report) if a is not None]
+    # a sentence with a figure over its heading ("居民收入稳步提升。")
+    answers.sort(key=lambda a: not re.search(r"\d", a.text.removeprefix("2022年的进展报道提到：")))
+    if not answers:
+        return None
+    answers[0].text += "\n" + NOW_NOTE
+    return Reply("follow_up", answer=answers[0])
 
 
 def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -272,11 +323,16 @@ def _nlu_places_it_in_a_topic(turn: Turn) -> bool:
     return turn.intent in INTENT_TOPICS and turn.confidence >= WEAK_NLU_CONFIDENCE
 
 
-def _answer_from(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine, step: str) -> Reply | None:
+def _answer_from(
+    hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine, step: str, *, topic: str | None = None
+) -> Reply | None:
+    """The chosen hit's answer if it covers the question well enough; a weaker match only when the
+    message is surely within a topic of the plan (``topic``: the question names it)."""
     chosen = _choose(hits, text, turn, engine)
     if chosen is None:
         return None
-    if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and _nlu_places_it_in_a_topic(turn)):
+    in_a_topic = topic is not None or _nlu_places_it_in_a_topic(turn)
+    if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and in_a_topic):
         return None
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None:
@@ -287,14 +343,26 @@ def _answer_from(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine, s
     return Reply(step, answer=answer)
 
 
+def words_topic(text: str) -> str | None:
+    """The one resident topic the question names in the plan's words, after the vocabulary
+    ("看娃的地方" -> 托育 -> childcare); None for none or several."""
+    words = set(terms(text))
+    named = [topic for topic in RESIDENT_TOPICS if any(t in words for t in TOPIC_TERMS[topic])]
+    return named[0] if len(named) == 1 else None
+
+
 def topic_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     hits = engine.hits(text=question.text)
-    topic = _nlu_topic(turn)
-    if hits and topic and len(split_questions(turn.text)) == 1:
-        # NLU is sure which resident topic this is ("婴幼儿托育要花多少钱" is not the lift's cost)
+    nlu_topic = _nlu_topic(turn) if len(split_questions(turn.text)) == 1 else None
+    topic = words_topic(question.text) or nlu_topic
+    if hits and topic:
+        # The question names its topic, or NLU is sure of it: "婴幼儿托育要花多少钱" is not the
+        # lift's cost, though "要花多少钱" matches that entry best.
         within = engine.hits(text=question.text, topic=topic)
-        if within and within[0].ref != hits[0].ref and within[0].coverage >= NLU_TOPIC_SHARE * hits[0].coverage:
-            hits = within + [h for h in hits if h.ref not in {w.ref for w in within}]
+        # …and a weak match elsewhere is no reason to leave the topic the question names.
+        near = within and within[0].coverage >= NLU_TOPIC_SHARE * hits[0].coverage
+        if within and within[0].ref != hits[0].ref and (near or hits[0].coverage < ANSWER_COVERAGE):
+            return _answer_from(within, question.text, turn, engine, "topic_answer", topic=topic)
     return _answer_from(hits, question.text, turn, engine, "topic_answer")
 
 
@@ -306,7 +374,25 @@ def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     return _answer_from(engine.hits(text=text), text, turn, engine, "story_answer")
 
 
-QUESTION_STEPS: list[QuestionStep] = [other_city_step, follow_up, district_fact, topic_answer, story_answer]
+def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A long sentence whose question is its last clause, the story before it in the same sentence:
+    "双职工家庭孩子太小没人看，杭州以后这种看娃的地方会多吗". Tried only when the whole didn't answer."""
+    clauses = [c.strip() for c in re.split(r"[，,、]", question.text) if c.strip()]
+    if len(clauses) < 2 or not QUESTION_WORDS.search(clauses[-1]):
+        return None
+    last = Question(text=clauses[-1], context="，".join(clauses[:-1]))
+    reply = topic_answer(last, turn, engine)
+    return Reply("final_clause", answer=reply.answer) if reply is not None else None
+
+
+QUESTION_STEPS: list[QuestionStep] = [
+    other_city_step,
+    follow_up,
+    district_fact,
+    topic_answer,
+    story_answer,
+    final_clause,
+]
 
 
 def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Reply:

@@ -65,6 +65,7 @@ class Answer:
     clause_ref: str | None = None
     related: list[tuple[int, str]] = field(default_factory=list)  # (faq id, question)
     exact: bool = True  # False: the topic's general answer stood in for an unmatched question
+    ref: str | None = None  # the search document answered from ("faq:12", "passage:第9条#3")
 
     @property
     def found(self) -> bool:
@@ -442,6 +443,7 @@ class AnswerEngine:
                 topic=entry.topic,
                 faq_id=entry.id,
                 clause_ref=entry.clause.ref,
+                ref=hit.ref,
             )
         clause, sentence = self._passages[hit.ref]
         if topic is None:  # a clause on exactly one resident topic belongs to it, else to the plan
@@ -452,6 +454,7 @@ class AnswerEngine:
             source_line=source_line(clause),
             topic=topic,
             clause_ref=clause.ref,
+            ref=hit.ref,
         )
 
     @staticmethod

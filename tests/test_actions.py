@@ -218,3 +218,37 @@ def test_warm_up_builds_the_search_index_before_the_first_question():
 
     warm_up()
     assert answer_engine()._index is not None
+
+
+def bot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bot events the dispatcher's messages become in the tracker (text and custom data)."""
+    return [{"event": "bot", "text": m.get("text"), "data": {"custom": m.get("custom")}} for m in messages]
+
+
+async def test_a_follow_up_on_a_figure_the_previous_answer_holds_gets_that_answer_again():
+    first = user("2021年杭州地区生产总值是多少", "ask_plan")
+    answered, _ = await run(tracker(first))
+    assert "8.5%" in answered[0]["text"]  # the same sentence gives the growth
+    messages, _ = await run(tracker(first, *bot(answered), user("同比增长呢", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_a_follow_up_asking_how_far_a_target_has_got_gets_the_2022_report_with_its_date():
+    first = user("到2025年每千人口托位数要达到多少", "ask_childcare")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user("目前已经有多少了", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·民生保障" and "3.5" in messages[0]["text"]
+    assert "不代表现在的情况" in messages[0]["text"]
+
+
+async def test_a_question_naming_its_topic_is_answered_within_that_topic():
+    # "要多少钱" alone matches the lift's cost best; the question names childcare (托育)
+    messages, _ = await run(tracker(user("送孩子去托育一个月要多少钱", "ask_elevator", 0.5)))
+    assert messages[0]["custom"]["answer"]["clause"] != "第9条"
+
+
+async def test_a_question_at_the_end_of_one_long_sentence_is_answered():
+    text = "我们两口子都上班爷爷奶奶又在外地，家里一岁多的娃白天没人带，杭州以后这种看娃的地方会多起来吗"
+    messages, _ = await run(tracker(user(text, "ask_childcare", 0.5)))
+    assert messages[0]["custom"]["answer"]["clause"] in ("第8条", "主要目标", "2022报告·民生保障")
