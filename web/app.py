@@ -20,6 +20,7 @@ from web.desk import setup_desk
 from web.errors import error_middleware
 from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
 from web.review_dates import setup_review_dates
+from web.session_expiry import setup_session_expiry
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
@@ -75,6 +76,7 @@ def init_app(url: str | None = None) -> web.Application:
     setup_desk(app)  # hand-off desk, widget polling, public clause pages (issue 15)
     app.add_routes(dashboard_routes)  # /admin/dashboard and GET /api/v1/stats (issue 14)
     setup_review_dates(app)  # review dates: set, renew (issue 14)
+    setup_session_expiry(app)  # a form sent after the session ended keeps what was typed (issue 14)
     if STATIC_DIR.exists():
         app.router.add_static("/static/", STATIC_DIR)
     return app
