@@ -1,5 +1,7 @@
-"""bot/rasa_speedups.py in Rasa's own environment: same validation, validator built once; WAL tracker store."""
+"""bot/rasa_speedups.py in Rasa's own environment: same validation, validator built once; WAL tracker store;
+the action server gets what the answer action reads; the model out of the garbage collector's way."""
 
+import json
 import subprocess
 import textwrap
 
@@ -152,3 +154,103 @@ def test_sqlite_tracker_store_keeps_its_connection(tmp_path):
         tmp_path,
     )
     assert int(out) <= 1
+
+
+def action_calls(tmp_path, turns: int) -> list[dict]:
+    """Rasa's request to the action server at each turn of a conversation: stock and patched."""
+    out = run_in_rasa_env(
+        f"""
+        import json
+        from rasa.core.actions.action import RemoteAction
+        from rasa.shared.core.domain import Domain
+        from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+        from rasa.shared.core.trackers import DialogueStateTracker
+        from rasa.utils.endpoints import EndpointConfig
+        from bot import rasa_speedups
+
+        domain = Domain.load("domain.yml")
+        action = RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
+        stock = RemoteAction._action_call_format
+        tracker = DialogueStateTracker("resident", domain.slots)
+        for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+            tracker.update(event)
+        calls = []
+        for n in range({turns}):
+            if n % 4 == 2:  # a clicked related-question button
+                text, intent, entities = '/choose_faq{{"faq_id":"{{n}}"}}', "choose_faq", [
+                    {{"entity": "faq_id", "value": str(n), "start": 0, "end": 1}}]
+            else:
+                text, intent, entities = f"问题{{n}} 西湖区" if n % 3 else f"那临平区呢{{n}}", "ask_hukou", [
+                    {{"entity": "district", "value": "西湖区" if n % 3 else "临平区", "start": 0, "end": 3}}]
+            parse = {{"text": text, "intent": {{"name": intent, "confidence": 0.9}}, "entities": entities,
+                      "intent_ranking": [{{"name": intent, "confidence": 0.9}}]}}
+            tracker.update(UserUttered(text, parse["intent"], entities, parse, input_channel=["rest", "wechat"][n % 2]))
+            calls.append({{"stock": stock(action, tracker, domain)}})
+            rasa_speedups.apply()
+            calls[-1]["patched"] = action._action_call_format(tracker, domain)
+            RemoteAction._action_call_format = stock
+            tracker.update(ActionExecuted("action_answer"))
+            tracker.update(BotUttered(f"答{{n}}", {{"custom": {{"step": "topic_answer", "answer": {{"faq_id": n}}}}}}))
+            tracker.update(SlotSet("topic", ["hukou", "elevator"][n % 2]))
+            tracker.update(ActionExecuted("action_listen"))
+        print(json.dumps(calls, ensure_ascii=False))
+        """,
+        tmp_path,
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_action_server_gets_every_event_the_answer_action_reads(tmp_path):
+    from rasa_sdk import Tracker
+
+    from actions.answer import previous_words, resident_words, turn_of
+
+    calls = action_calls(tmp_path, turns=40)
+    last = calls[-1]["patched"]["tracker"]["events"], calls[-1]["stock"]["tracker"]["events"]
+    assert len(last[0]) * 10 < len(last[1])  # not every event of the conversation
+    for call in calls:
+        stock, patched = call["stock"], call["patched"]
+        full, recent = Tracker.from_dict(stock["tracker"]), Tracker.from_dict(patched["tracker"])
+        assert turn_of(recent) == turn_of(full)  # what the answer steps are given
+        assert (resident_words(recent), previous_words(recent)) == (resident_words(full), previous_words(full))
+        assert recent.get_latest_input_channel() == full.get_latest_input_channel()
+        events = patched["tracker"].pop("events")
+        assert stock["tracker"].pop("events")[-len(events) :] == events  # the latest events, as they were
+        assert patched == stock  # the rest of the request: action, sender, slots, latest message, domain, …
+
+
+def test_the_loaded_model_is_frozen_out_of_the_garbage_collectors_full_runs(tmp_path):
+    out = run_in_rasa_env(
+        """
+        import asyncio, gc
+        from types import SimpleNamespace
+        from unittest import mock
+        import rasa.core.run
+        from bot import rasa_speedups
+
+        model = [{"weights": list(range(100))} for _ in range(1000)]  # objects alive when the agent is loaded
+        load = mock.AsyncMock(return_value="the agent")
+        app = SimpleNamespace(ctx=SimpleNamespace())
+        with mock.patch("rasa.core.agent.load_agent", load):
+            asyncio.run(rasa.core.run.load_agent_on_start("m.tar.gz", None, None, app, None))
+            print("stock", app.ctx.agent, gc.get_freeze_count())
+            rasa_speedups.apply()
+            asyncio.run(rasa.core.run.load_agent_on_start("m.tar.gz", None, None, app, None))
+            print("patched", app.ctx.agent, gc.get_freeze_count(), load.await_count)
+        """,
+        tmp_path,
+    )
+    stock, patched = (line.split() for line in out.strip().splitlines()[-2:])
+    assert stock == ["stock", "the", "agent", "0"]
+    assert patched[:3] == ["patched", "the", "agent"] and patched[4] == "2"  # Rasa's loading, as before
+    assert int(patched[3]) > 100_000  # the objects alive then (the model's, here a stand-in) are frozen
+
+
+def test_the_patches_refuse_another_rasa_version(tmp_path):
+    for module in ("bot.rasa_speedups", "bot.tracker_cache", "bot.lock_store"):
+        result = subprocess.run(
+            [RASA_PYTHON, "-c", f"import rasa; rasa.__version__ = '3.7.0'; import {module}"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+            env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
+        )  # fmt: skip
+        assert result.returncode != 0 and "targets Rasa 3.6.21, found 3.7.0" in result.stderr, module
