@@ -28,10 +28,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from knowledge import inbox
 from knowledge.db import session_scope
 from knowledge.errors import StaffError
-from knowledge.models import AnswerEvent, AnswerFeedback, AuditEvent, FaqEntry, Handoff, utcnow
+from knowledge.models import (
+    AnswerEvent,
+    AnswerFeedback,
+    AuditEvent,
+    FaqEntry,
+    Handoff,
+    InboxGroup,
+    UnansweredQuestion,
+    utcnow,
+)
 from knowledge.review_dates import CHINA_TIME, overdue_entries, today
 from knowledge.staff import as_utc
 from knowledge.topics import TOPICS
@@ -227,15 +235,39 @@ def handoff_counts(session: Session, days: list[date]) -> dict[str, Any]:
 
 
 def top_open_inbox(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
-    """The most-asked open inbox items, for the dashboard: ``{"label", "count", "href"}``.
+    """The most-asked open inbox items for the dashboard, ``{"label", "count", "phrasings", "href"}``.
 
-    Reads the single questions of ``knowledge.inbox`` (their masked text). When the grouped inbox
-    (``knowledge.inbox_groups``) is in place, this is the one function to switch to its groups.
+    Open groups of the grouped inbox (``inbox_groups``, formed by knowledge.inbox_groups when staff
+    open the inbox), labelled with their most-asked question, and open questions not in a group yet;
+    ``count`` is how many times residents asked. The questions' text is stored masked.
     """
-    return [
-        {"label": row.text, "count": row.count, "href": "/admin/inbox"}
-        for row in inbox.open_questions(session, limit=limit)
-    ]
+    asked = func.sum(UnansweredQuestion.count)
+    groups = session.execute(
+        select(InboxGroup.id, asked, func.count(UnansweredQuestion.id))
+        .join(UnansweredQuestion, UnansweredQuestion.group_id == InboxGroup.id)
+        .where(InboxGroup.status == "open", UnansweredQuestion.status == "open")
+        .group_by(InboxGroup.id)
+        .order_by(asked.desc(), InboxGroup.id)
+        .limit(limit)
+    ).all()
+    items = []
+    for group_id, count, phrasings in groups:
+        top = session.scalars(
+            select(UnansweredQuestion.text)
+            .where(UnansweredQuestion.group_id == group_id, UnansweredQuestion.status == "open")
+            .order_by(UnansweredQuestion.count.desc(), UnansweredQuestion.id)
+            .limit(1)
+        ).first()
+        label = top if phrasings == 1 else f"{top}（等{phrasings}种问法）"
+        items.append({"label": label, "count": int(count), "phrasings": phrasings, "href": "/admin/inbox"})
+    single = session.execute(
+        select(UnansweredQuestion.text, UnansweredQuestion.count)
+        .where(UnansweredQuestion.status == "open", UnansweredQuestion.group_id.is_(None))
+        .order_by(UnansweredQuestion.count.desc(), UnansweredQuestion.id)
+        .limit(limit)
+    ).all()
+    items += [{"label": text, "count": count, "phrasings": 1, "href": "/admin/inbox"} for text, count in single]
+    return sorted(items, key=lambda item: -item["count"])[:limit]
 
 
 def summary(session: Session, *, days: int, now: datetime | None = None) -> dict[str, Any]:

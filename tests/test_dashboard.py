@@ -20,7 +20,7 @@ from actions.answer import ActionAnswer, answer_engine
 from knowledge import stats
 from knowledge.build import build
 from knowledge.db import get_engine, session_scope
-from knowledge.models import AnswerEvent, AnswerFeedback, AuditEvent, FaqEntry, Handoff
+from knowledge.models import AnswerEvent, AnswerFeedback, AuditEvent, FaqEntry, Handoff, InboxGroup, UnansweredQuestion
 from knowledge.review_dates import CHINA_TIME, today
 from knowledge.staff import create_user
 from web.app import init_app
@@ -194,6 +194,28 @@ def test_the_sums_over_a_window_of_days(url: str) -> None:
     with session_scope(url) as s:
         wide = stats.summary(s, days=60)
     assert wide["total"] == 7 and wide["topics"]["hukou"] == 1 and wide["feedback"]["up"] == 3
+
+
+def test_the_most_asked_open_inbox_groups_and_questions(url: str) -> None:
+    with session_scope(url) as s:
+        group, resolved = InboxGroup(status="open"), InboxGroup(status="dismissed")
+        s.add_all([group, resolved])
+        s.flush()
+
+        def asked(text: str, count: int, group_id: int | None = None, status: str = "open") -> UnansweredQuestion:
+            return UnansweredQuestion(text_key=text, text=text, count=count, group_id=group_id, status=status)
+
+        s.add_all(
+            [
+                asked("护照怎么办", 3, group.id),
+                asked("办护照去哪里", 2, group.id),
+                asked("明天天气怎么样", 4),
+                asked("社保怎么交", 9, resolved.id, status="dismissed"),
+            ]
+        )
+    with session_scope(url) as s:
+        top = stats.top_open_inbox(s)
+    assert [(item["label"], item["count"]) for item in top] == [("护照怎么办（等2种问法）", 5), ("明天天气怎么样", 4)]
 
 
 def test_bad_days_are_refused_in_chinese() -> None:
