@@ -405,9 +405,10 @@ def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 
 def decide(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     """The replies to one message: the first message step that answers decides."""
-    for step in MESSAGE_STEPS:
-        replies = step(turn, engine)
-        if replies:
-            log.debug("%s: %s", step.__name__, [(r.step, r.answer and r.answer.clause_ref) for r in replies])
-            return replies
+    with engine.one_message():  # one fingerprint read; a search repeated by the steps is not redone
+        for step in MESSAGE_STEPS:
+            replies = step(turn, engine)
+            if replies:
+                log.debug("%s: %s", step.__name__, [(r.step, r.answer and r.answer.clause_ref) for r in replies])
+                return replies
     return [Reply("not_covered", response="utter_not_covered")]

@@ -11,7 +11,8 @@ so a staff edit is live at once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -137,12 +138,31 @@ class AnswerEngine:
         self._entry_versions: dict[int, int] = {}  # FAQ entry id -> version in the index
         self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
         self._vocabulary: Pairs | None = None  # the database's vocabulary the index was built with
+        self._pinned = False  # within one_message()
+        self._hits_memo: dict[tuple[str, str | None, int], list[Hit]] = {}
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are
         # more processes, each with its own engine.
 
     # -- index ---------------------------------------------------------------
+    @contextmanager
+    def one_message(self) -> Iterator[None]:
+        """While one resident message is decided: the knowledge base's fingerprint is read once
+        (not once per search) and a search asked again (the steps try one question several ways)
+        is answered from memory. A staff edit is live from the next message."""
+        with self.make_session() as session:
+            self._current_index(session)
+        self._pinned = True
+        try:
+            yield
+        finally:
+            self._pinned = False
+            self._hits_memo.clear()
+
     def _current_index(self, session: Session) -> Bm25Index:
+        if self._pinned and self._index is not None:
+            set_vocabulary(self._vocabulary)  # type: ignore[arg-type]
+            return self._index
         fingerprint = queries.kb_fingerprint(session)
         if self._index is None or fingerprint != self._fingerprint:
             same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
@@ -322,9 +342,15 @@ class AnswerEngine:
     def hits(self, *, text: str, topic: str | None = None, limit: int = 8) -> list[Hit]:
         """The ranked matches of ``text`` (entries and clause sentences), for a caller that decides
         itself whether one is good enough (actions/steps.py)."""
+        key = (text, topic, limit)
+        if self._pinned and key in self._hits_memo:
+            return list(self._hits_memo[key])
         with self.make_session() as session:
             index = self._current_index(session)
-            return index.search(text, topics=[topic] if topic else None, limit=limit, query_terms=terms(text))
+            found = index.search(text, topics=[topic] if topic else None, limit=limit, query_terms=terms(text))
+        if self._pinned:
+            self._hits_memo[key] = list(found)
+        return found
 
     def answer_hit(self, hit: Hit, *, related_to: list[Hit] | None = None) -> Answer | None:
         """The cited answer a hit stands for (None if unpublished since), with related entries."""

@@ -120,3 +120,23 @@ def test_new_published_entry_is_found_at_once(fresh_kb_url: str):
 def test_a_year_in_the_question_picks_the_target_of_that_year(engine: AnswerEngine, question, figure, clause_ref):
     answer = engine.answer(text=question, topic="childcare")
     assert figure in answer.text and answer.clause_ref == clause_ref
+
+
+def test_one_message_reads_the_fingerprint_once_and_a_repeated_search_is_not_redone(engine, monkeypatch):
+    import knowledge.answering as answering
+
+    reads = []
+    real = answering.queries.kb_fingerprint
+    monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    engine.hits(text="加装电梯")
+    assert len(reads) == 1  # outside a message: every search checks for staff edits
+    reads.clear()
+    with engine.one_message():
+        first = engine.hits(text="托位有多少")
+        again = engine.hits(text="托位有多少")
+        other = engine.hits(text="积分落户", topic="hukou")
+        answered = engine.answer_hit(first[0])
+    assert len(reads) == 1
+    assert again == first and other and answered is not None and answered.found
+    engine.hits(text="托位有多少")
+    assert len(reads) == 2  # after the message, the next search looks for edits again
