@@ -1,7 +1,8 @@
 """Hand-off in two real Chromium pages on the real stack (issue 15): a resident in the widget, staff at /admin/desk.
 
 Nobody on duty: 12345 at once, as a tel: link. Then staff go on duty; the resident asks for a person,
-staff claim and reply, the resident sees the reply (the widget polls every 1.5 s; no timing is
+staff claim and reply, look the matter up in the knowledge base and insert an answer with its
+source line into their reply, the resident sees the reply (the widget polls every 1.5 s; no timing is
 asserted here: speed targets belong in make bench) and goes on talking to the person;
 after staff close, the bot answers again. 新对话 forgets the transcript and the sender id. An ID number
 the resident typed is kept in the browser only as the server masked it, also after a reload.
@@ -65,8 +66,26 @@ async def test_resident_and_staff_talk_through_the_desk(stack: Stack) -> None:
         await expect(w.log.locator(".msg.bot", has_text=handoff.ACTIVE_ACK)).to_be_visible(timeout=20_000)
         await desk.reload()
         await expect(desk.get_by_text("小区叫翠苑一区")).to_be_visible()
+
+        # staff look the matter up and insert the answer with its source line into what they are typing
+        typed = "翠苑一区的情况我们记下了。关于邻居不同意，行动计划是这样说的："
+        await desk.get_by_label("回复居民").fill(typed)
+        await desk.get_by_label("查找内容").fill("一楼住户反对加装电梯")
+        await desk.get_by_label("查找内容").press("Enter")  # searches; never sends the reply
+        results = desk.get_by_role("list", name="查找结果")
+        await expect(results).to_contain_text("一楼住户反对加装电梯怎么办？")
+        await expect(desk.get_by_label("回复居民")).to_have_value(typed)
         if SCREENSHOT:
             await desk.screenshot(path=SCREENSHOT, full_page=True)
+        await desk.get_by_role("button", name="插入回复：一楼住户反对加装电梯怎么办？").click()
+        box = desk.get_by_label("回复居民")
+        await expect(box).to_have_value(
+            re.compile(r"^翠苑一区的情况我们记下了。[\s\S]*民主协商[\s\S]*\n来源：《.+》第9条$")
+        )
+        await desk.get_by_role("button", name="发送").click()
+        inserted = w.log.locator(".msg.bot.staff", has_text="民主协商")
+        await expect(inserted).to_be_visible(timeout=20_000)
+        await expect(inserted).to_contain_text("来源：《杭州争当浙江高质量发展建设共同富裕示范区城市范例的行动计划")
 
         await desk.get_by_role("button", name="结束对话").click()
         await expect(w.log.locator(".msg.bot", has_text="工作人员已结束本次对话")).to_be_visible(timeout=20_000)
