@@ -17,6 +17,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.replies import inbox_outcome, reply_text
 from actions.steps import Reply, Turn, decide
 from bot.guard import SORRY
 from knowledge.answering import AnswerEngine
@@ -111,17 +112,24 @@ class ActionAnswer(Action):
         for reply in replies:
             send(dispatcher, reply)
         record_outcomes(replies)  # counts only (step, outcome, topic) for the dashboard
-        if any(r.step == "not_covered" or (r.answer is not None and not r.answer.exact) for r in replies):
-            self._remember_unanswered(words, tracker.get_slot("topic"))
+        self._remember_unanswered(words, tracker, replies, domain)
         topics = [r.answer.topic for r in replies if r.cited and r.answer is not None]
         return [SlotSet("topic", topics[-1])] if topics else []
 
     @staticmethod
-    def _remember_unanswered(text: str, topic: str | None) -> None:
-        """Into the staff inbox (personal data masked); never at the cost of the answer."""
+    def _remember_unanswered(text: str, tracker: Tracker, replies: list[Reply], domain: dict[str, Any]) -> None:
+        """Into the staff inbox (personal data masked) when the bot could not answer, declined, or
+        answered only weakly, with what it replied (knowledge.inbox); never at the cost of the answer."""
         try:
+            intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+            outcome = inbox_outcome(answer_engine(), text=simplified(text), replies=replies, intent=intent)
+            if outcome is None or not text:
+                return
+            said = "\n\n".join(reply_text(r, domain.get("responses")) for r in replies)
             with session_scope() as session:
-                record_unanswered(session, text=text, topic=topic)
+                record_unanswered(
+                    session, text=text, topic=tracker.get_slot("topic"), kind=outcome[0], step=outcome[1], reply=said
+                )
         except SQLAlchemyError:
             log.exception("could not record an unanswered question")
 

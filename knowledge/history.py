@@ -61,6 +61,10 @@ AUDIT_ACTIONS = {
     "proposal.approve": "批准修改提议",
     "proposal.reject": "驳回修改提议",
     "inbox.dismiss": "忽略未解答问题",
+    "inbox.dismiss_group": "忽略未解答问题组",
+    "inbox.attach": "把未解答问题归入条目",
+    "inbox.draft": "由未解答问题新建草稿",
+    "faq.takeover": "确认条目回答其他条目的问题",
 }
 # The action filter: a group name -> the codes' common prefix.
 ACTION_GROUPS = {
@@ -70,7 +74,14 @@ ACTION_GROUPS = {
     "user": ("账号管理", "user."),
     "inbox": ("未解答问题", "inbox."),
 }
-TARGET_KINDS = {"faq": "条目", "user": "用户", "proposal": "修改提议", "unanswered": "未解答问题", "import": "导入"}
+TARGET_KINDS = {
+    "faq": "条目",
+    "user": "用户",
+    "proposal": "修改提议",
+    "unanswered": "未解答问题",
+    "inbox_group": "未解答问题组",
+    "import": "导入",
+}
 _VERSION = re.compile(r"\bv(\d+)\b")
 _FROM = re.compile(r"\bfrom v(\d+)\b")
 _PROPOSAL = re.compile(r"\bproposal (\d+)\b")

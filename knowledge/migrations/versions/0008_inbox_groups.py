@@ -37,9 +37,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_inbox_groups_status"), "inbox_groups", ["status"], unique=False)
     with op.batch_alter_table("unanswered_questions", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("kind", sa.String(length=16), server_default="unanswered", nullable=False)
-        )
+        batch_op.add_column(sa.Column("kind", sa.String(length=16), server_default="unanswered", nullable=False))
         batch_op.add_column(sa.Column("step", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("reply", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("group_id", sa.Integer(), nullable=True))
