@@ -8,7 +8,9 @@ import textwrap
 
 import pytest
 
-from tests.stack import plain_postgres_url
+from knowledge.build import build
+from tests.stack import Postgres, plain_postgres_url, said
+from tests.test_prod_mode import assert_stored_and_answered, prod_stack
 from tests.test_rasa_speedups import run_in_rasa_env
 
 # A conversation as Rasa's processor writes it, turn by turn: retrieve, add the turn's events, save.
@@ -173,3 +175,27 @@ def test_the_cache_size_comes_from_the_environment():
     assert "cache_events" not in endpoints()["tracker_store"]  # the store's default
     assert endpoints(TRACKER_CACHE_EVENTS="0")["tracker_store"]["cache_events"] == 0
     assert endpoints(TRACKER_CACHE_EVENTS="1000")["tracker_store"]["cache_events"] == 1000
+
+
+@pytest.fixture
+def prod_databases():
+    """A throw-away knowledge base and tracker-store database on PostgreSQL."""
+    with Postgres() as postgres:
+        kb_url = postgres.create("cache_kb")
+        build(url=kb_url)
+        yield kb_url, plain_postgres_url(postgres.create("cache_tracker"))
+
+
+@pytest.mark.e2e
+def test_two_rasa_workers_with_the_redis_lock_keep_every_turn_of_a_long_conversation(tmp_path, prod_databases):
+    """Production mode: 2 Rasa workers (each with its own cache), Redis lock, PostgreSQL. One resident
+    asks 24 questions one after another, each on a new connection, so the kernel spreads them over
+    the two workers; every turn is stored once, in order, answered, and follow-ups keep their context."""
+    topics = ["加装电梯怎么申请", "托位怎么预约", "积分落户怎么申请", "蓝领公寓怎么申请"]
+    questions = [f"{topics[i % 4]}（第{i + 1}问）" for i in range(24)]
+    with prod_stack(tmp_path, prod_databases, rasa_workers=2, RATE_LIMIT_PER_SENDER="0/60") as stack:
+        sender = "long-conversation"
+        replies = [said(stack.ask(sender, question)) for question in questions]
+        assert_stored_and_answered(stack, sender, questions, replies)
+        follow_up = said(stack.ask(sender, "那申请条件呢"))  # after a question on 蓝领公寓
+        assert "来源" in follow_up and "蓝领公寓" in follow_up
