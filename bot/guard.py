@@ -2,7 +2,8 @@
 
 ``screen(raw)`` cleans the text and masks personal data, or says what to answer instead:
 - control characters, zero-width characters and lone surrogates are dropped; simple markup
-  (``<b>托位</b>``) is reduced to its text; whitespace is collapsed;
+  (``<b>托位</b>``) is reduced to its text, markup that would run code (``<script>``,
+  ``onerror=``) to ``[代码]``, which the bot declines; whitespace is collapsed;
 - empty messages and messages over ``MAX_CHARS`` get a friendly reply and are not processed
   (nothing of them is stored);
 - Rasa's "/intent{...}" syntax is accepted only for the payloads our own buttons send;
@@ -34,6 +35,10 @@ SORRY = "抱歉，系统暂时出了点问题，没能查到答案。请稍后�
 # The payloads our buttons send (domain.yml greeting buttons, related-question buttons).
 ALLOWED_PAYLOAD = re.compile(r'/ask_(?:elevator|childcare|hukou|rental|plan)|/choose_faq\{"faq_id":"\d{1,9}"\}')
 MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+# Markup that would run code in a page (<script>, onerror=, javascript:): not a resident's formatting.
+# It becomes CODE_MARK, so the bot declines the message (knowledge/understanding.py) and no code is stored.
+ACTIVE_MARKUP = re.compile(r"^<\s*/?\s*script|\bon[a-z]+\s*=|javascript:", re.IGNORECASE)
+CODE_MARK = "[代码]"
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
 DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format, surrogate, private use, unassigned
 
@@ -47,7 +52,7 @@ class Screened:
 def clean(raw: str) -> str:
     chars = (" " if c in "\t\n\r\v\f" else c for c in raw.translate(FULL_WIDTH_DIGITS))
     text = "".join(c for c in chars if unicodedata.category(c) not in DROPPED_CATEGORIES)
-    text = MARKUP.sub(" ", text)
+    text = MARKUP.sub(lambda tag: f" {CODE_MARK} " if ACTIVE_MARKUP.search(tag.group()) else " ", text)
     return " ".join(text.split())
 
 

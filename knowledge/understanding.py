@@ -72,10 +72,10 @@ _ABOUT_BOT = re.compile(
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手",
     re.IGNORECASE,
 )
-_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
+_FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
 _FILLER = re.compile(
-    r"[\s，,。.!！?？~～、…]+|请问|一下|我|你|您|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦|哟|呐|嘛|非常|太|真"
+    r"[\s，,。.!！?？~～、…]+|请问|一下|我是|我|你|您|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦|哟|呐|嘛|非常|太|真"
 )
 
 _CITY_NAMES = (
@@ -104,9 +104,11 @@ MANIPULATION = re.compile(
     r"(告诉|给我|发给|发我|输出|打印|导出|列出|是什么|多少|账号)|"
     r"(告诉|给我|查一下|查查|帮我查|发给我|输出|导出|列出).{0,16}(身份证号|住址|地址|手机号|电话号码|银行卡|密码|聊天记录|开房)|"
     r"(别人|他人|邻居|某某|张三|李四|所有人|其他人|用户).{0,8}(身份证|住址|手机号|电话|隐私|信息|聊天记录)|"
+    r"(人的|名单|所有|全部|他们的|他的|她的).{0,12}(身份证号|住址|地址|手机号|电话号码|银行卡|密码)"
+    r".{0,6}(发给我|发我|告诉我|列出来|导出来|打印出来)|"
     r"人肉|查人|开房记录|"
     r"(drop|delete|truncate|alter)\s+table|union\s+select|select\s.+\sfrom|or\s+1\s*=\s*1|'\s*or\s*'|--\s*$|"
-    r"<\s*script|javascript:|onerror\s*=|\$\{jndi|\{\{.*\}\}|\.\./\.\./|/etc/passwd|rm\s+-rf",
+    r"\[代码\]|<\s*script|javascript:|onerror\s*=|\$\{jndi|\{\{.*\}\}|\.\./\.\./|/etc/passwd|rm\s+-rf",
     re.IGNORECASE,
 )
 # Abuse and spam: declined politely, never matched against the plan.
@@ -224,7 +226,7 @@ _REFERENCE_WORDS = re.compile(r"那么|那|这个|那个|也|一样|同样|呢|�
 
 
 def only_refers(text: str, district: str | None) -> bool:
-    """"那临平区也一样吗": nothing of its own but a district (and reference words)."""
+    """ "那临平区也一样吗": nothing of its own but a district (and reference words)."""
     rest = text
     if district:
         rest = rest.replace(district, "").replace(district.rstrip("区市县"), "")
