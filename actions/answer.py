@@ -137,8 +137,11 @@ class ActionAnswer(Action):
 def turn_of(tracker: Tracker) -> Turn:
     message = tracker.latest_message or {}
     intent = message.get("intent") or {}
+    latest = (message.get("text") or "").strip()
+    payload = latest if latest.startswith("/") else ""  # a button: no words of the resident's own
     return Turn(
-        text=simplified(resident_words(tracker)),
+        text="" if payload else simplified(resident_words(tracker)),
+        payload=payload,
         intent=intent.get("name"),
         confidence=intent.get("confidence") or 0.0,
         topic_in_context=tracker.get_slot("topic"),

@@ -2,7 +2,8 @@
 
 One resident message passes the message steps in order; the first that returns replies decides:
 
-    emergency → handed_over → clicked_button → handoff → refused → foreign_language → chitchat → questions
+    emergency → handed_over → clicked_button → chose_topic → handoff → refused → foreign_language → chitchat
+    → questions
 
 (``emergency`` first, even while a conversation is handed over to staff; ``handed_over`` sends the
 message to the staff desk while a hand-off is open; ``handoff`` is a request for a person.)
@@ -105,6 +106,7 @@ class Turn:
     previous_ref: str = ""
     district: str | None = None
     faq_id: str | None = None  # a clicked related-question button
+    payload: str = ""  # the latest message, when it is a button's "/intent" payload (it has no words)
     sender: str = ""  # the conversation's id (tracker.sender_id): hand-offs are kept per sender
     channel: str = ""  # the input channel (rest, wechat)
 
@@ -131,6 +133,15 @@ def clicked_button(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         return None
     chosen = engine.answer_entry(faq_id=int(turn.faq_id)) if str(turn.faq_id).isdigit() else None
     return [Reply("clicked_button", answer=chosen)] if chosen else [Reply("not_covered", response="utter_not_covered")]
+
+
+def chose_topic(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """A topic button of the greeting ("/ask_childcare"): the topic's general answer and its questions."""
+    if not turn.payload.startswith("/ask_"):
+        return None
+    topic = INTENT_TOPICS.get(turn.payload[1:])
+    answer = engine.topic_answer(topic=topic) if topic else None
+    return [Reply("chose_topic", answer=answer)] if answer else [Reply("not_covered", response="utter_not_covered")]
 
 
 def emergency(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
@@ -184,7 +195,7 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
 
 def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """While a hand-off is open, the message goes to the staff desk, not to the bot (knowledge/handoff.py)."""
-    if not turn.sender:
+    if not turn.sender or not turn.text:  # a button's payload has no words for the desk
         return None
     with engine.make_session() as session, session.begin():
         text = forward_to_desk(session, sender=turn.sender, text=turn.text)
@@ -204,6 +215,7 @@ MESSAGE_STEPS: list[MessageStep] = [
     emergency,  # first, even during a hand-off: someone in danger gets 110/119/120 at once
     handed_over,
     clicked_button,
+    chose_topic,
     handoff,
     refused,
     foreign_language,

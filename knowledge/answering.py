@@ -395,6 +395,21 @@ class AnswerEngine:
             answer.related = self._related(session, hits, exclude=chosen, topic=topic)
             return answer
 
+    def topic_answer(self, *, topic: str) -> Answer | None:
+        """The topic's general entry (the first of its curated file), with the topic's next entries
+        as related questions: what a resident gets for tapping a topic button."""
+        with self.make_session() as session:
+            self._current_index(session)
+            general = self._general.get(topic)
+            if general is None:
+                return None
+            answer = self._answer_for(session, Hit(general, 1.0, 1.0))
+            if answer is None:
+                return None
+            curated = [e for e in queries.published_entries(session) if e.topic == topic and e.key is not None]
+            answer.related = [(e.id, e.question) for e in curated if f"faq:{e.id}" != general][:MAX_RELATED]
+            return answer
+
     def answer_entry(self, *, faq_id: int) -> Answer | None:
         """The answer of one published entry (a button the resident clicked)."""
         with self.make_session() as session:

@@ -252,3 +252,12 @@ async def test_a_question_at_the_end_of_one_long_sentence_is_answered():
     text = "我们两口子都上班爷爷奶奶又在外地，家里一岁多的娃白天没人带，杭州以后这种看娃的地方会多起来吗"
     messages, _ = await run(tracker(user(text, "ask_childcare", 0.5)))
     assert messages[0]["custom"]["answer"]["clause"] in ("第8条", "主要目标", "2022报告·民生保障")
+
+
+@pytest.mark.parametrize("topic", ["elevator", "childcare", "hukou", "rental", "plan"])
+async def test_a_topic_button_of_the_greeting_gets_the_topics_general_answer_and_its_questions(topic):
+    earlier = user("你好", "greet")
+    messages, events = await run(tracker(earlier, user(f"/ask_{topic}", f"ask_{topic}")))
+    assert messages[0]["custom"]["step"] == "chose_topic"
+    assert "来源：" in messages[0]["text"] and messages[0]["buttons"]
+    assert events[0]["value"] == topic
