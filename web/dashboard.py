@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -226,7 +226,7 @@ def dashboard_data(make_session: sessionmaker[Session], days: int) -> dict[str, 
         "overdue": overdue,
         "outcome_series": outcome_series,
         "renew_default": (today() + RENEWAL).isoformat(),
-        "tomorrow": date.fromordinal(today().toordinal() + 1).isoformat(),
+        "tomorrow": (today() + timedelta(days=1)).isoformat(),
         "handoffs": handoffs,
         "answered_by_person": (
             round(100 * handoffs["answered_by_person_share"])

@@ -12,6 +12,7 @@ because a review date is not content: it neither becomes a proposal nor changes 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -92,7 +93,7 @@ def review_info(entry: dict[str, Any]) -> dict[str, Any]:
         "overdue": overdue,
         "today": day.isoformat(),
         "renew_default": (day + review_dates.RENEWAL).isoformat(),
-        "tomorrow": day.fromordinal(day.toordinal() + 1).isoformat(),
+        "tomorrow": (day + timedelta(days=1)).isoformat(),
     }
 
 
