@@ -11,7 +11,8 @@ message to the staff desk while a hand-off is open; ``handoff`` is a request for
 ``questions`` splits the message into up to three questions (knowledge/understanding.py) and
 passes each through the question steps, in order:
 
-    other_city → follow_up → district_fact → topic_answer → story_answer → final_clause → (not covered)
+    other_city → follow_up → district_fact → topic_answer → story_answer → final_clause → meaning_answer
+    → (not covered)
 
 Every reply names the step that produced it (``Reply.step``): it is logged at debug level with the
 matched entry, and sent to rich clients in the message's custom part, so "which step answered
@@ -72,6 +73,10 @@ OWN_QUESTION_COVERAGE = 0.7
 # NLU this sure of one resident topic (one question): that topic's best match wins within this share.
 NLU_TOPIC_CONFIDENCE = 0.8
 NLU_TOPIC_SHARE = 0.7
+# Meaning-based matching (knowledge/semantic.py), asked only when the word match is weak: the nearest
+# phrasing or clause sentence answers at this cosine similarity or more (e5 puts unrelated Chinese
+# questions near 0.85-0.89; chosen on the dev part of tests/eval/residents.yml).
+SEMANTIC_ANSWER = 0.90
 # A district fact from the 2022 report must match the question nearly as well as the best match.
 DISTRICT_SHARE = 0.6
 # "现在/今年": a 2022 report sentence within this share of the best match is preferred.
@@ -345,7 +350,10 @@ def _answer_from(
         return None
     in_a_topic = topic is not None or _nlu_places_it_in_a_topic(turn)
     if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and in_a_topic):
-        return None
+        by_meaning = _by_meaning(text, engine)
+        if by_meaning is None:
+            return None
+        chosen = by_meaning  # the words match too weakly: the phrasing nearest in meaning, if near enough
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None:
         return None
@@ -386,6 +394,22 @@ def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     return _answer_from(engine.hits(text=text), text, turn, engine, "story_answer")
 
 
+def _by_meaning(text: str, engine: AnswerEngine) -> Hit | None:
+    matches = engine.semantic_matches(text=text, limit=1)
+    if matches and matches[0].similarity >= SEMANTIC_ANSWER:
+        return Hit(matches[0].ref, score=matches[0].similarity, coverage=matches[0].similarity)
+    return None
+
+
+def meaning_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """No word match at all, or none good enough: the phrasing or clause sentence nearest in meaning
+    ("河里的水脏兮兮的，政府有没有治水的打算" -> the plan's water-quality target)."""
+    text = f"{question.context}，{question.text}" if question.context else question.text
+    hit = _by_meaning(text, engine)
+    answer = engine.answer_hit(hit) if hit is not None else None
+    return Reply("meaning_answer", answer=answer) if answer is not None else None
+
+
 def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     """A long sentence whose question is its last clause, the story before it in the same sentence:
     "双职工家庭孩子太小没人看，杭州以后这种看娃的地方会多吗". Tried only when the whole didn't answer."""
@@ -404,6 +428,7 @@ QUESTION_STEPS: list[QuestionStep] = [
     topic_answer,
     story_answer,
     final_clause,
+    meaning_answer,
 ]
 
 

@@ -10,6 +10,8 @@ so a staff edit is live at once.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,12 +20,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge import queries
+from knowledge import queries, semantic
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
 from knowledge.review_dates import out_of_date_note
 from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
+from knowledge.semantic import Match, SemanticMatcher
 from knowledge.text import Pairs, set_vocabulary, terms
+
+log = logging.getLogger(__name__)
 
 # A hit answers the question when it covers this share of the question's weight…
 MIN_COVERAGE = 0.4
@@ -121,6 +126,17 @@ def _with_review_note(entry: FaqEntry) -> str:
     return f"{entry.answer}\n{note}" if note else entry.answer
 
 
+def semantic_documents(index: Bm25Index) -> list[tuple[str, str]]:
+    """What meaning-based matching compares a question with: each FAQ phrasing (question and other
+    phrasings, one by one) and each clause sentence, named by the word index's document ref."""
+    docs = []
+    for doc in index.docs:
+        first = doc.fields[0][0]
+        lines = first.split("\n") if doc.ref.startswith("faq:") else [first]
+        docs.extend((doc.ref, line.strip()) for line in lines if line.strip())
+    return docs
+
+
 def _weight(hit: Hit) -> float:
     return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
 
@@ -139,6 +155,10 @@ class AnswerEngine:
         self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
         self._vocabulary: Pairs | None = None  # the database's vocabulary the index was built with
         self._pinned = False  # within one_message()
+        self._generation = 0  # counts changes of the index (staff edits), for the semantic matcher
+        self._semantic: SemanticMatcher | None = None
+        self._semantic_generation = -1
+        self._semantic_memo: dict[tuple[str, int], list[Match]] = {}
         self._hits_memo: dict[tuple[str, str | None, int], list[Hit]] = {}
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are
@@ -158,6 +178,7 @@ class AnswerEngine:
         finally:
             self._pinned = False
             self._hits_memo.clear()
+            self._semantic_memo.clear()
 
     def _current_index(self, session: Session) -> Bm25Index:
         if self._pinned and self._index is not None:
@@ -176,6 +197,7 @@ class AnswerEngine:
             if self._index is None or not same_sources or not self._refresh_entries(session, fingerprint):
                 self._index = self._build_index(session)
             self._fingerprint = fingerprint
+            self._generation += 1
         else:
             # The vocabulary is the process's; another engine in it (tests, the bench) may have
             # installed its own. Our own list again costs an identity check.
@@ -350,6 +372,35 @@ class AnswerEngine:
             found = index.search(text, topics=[topic] if topic else None, limit=limit, query_terms=terms(text))
         if self._pinned:
             self._hits_memo[key] = list(found)
+        return found
+
+    def documents_for_meaning(self) -> list[tuple[str, str]]:
+        """(ref, text) of every phrasing and clause sentence of the current index (semantic_documents)."""
+        with self.make_session() as session:
+            return semantic_documents(self._current_index(session))
+
+    def semantic_matches(self, *, text: str, limit: int = 5) -> list[Match]:
+        """The documents nearest to ``text`` in meaning (knowledge/semantic.py), best first; empty
+        when meaning-based matching is off or its engine can't load (the word match still works)."""
+        if not semantic.enabled():
+            return []
+        if self._pinned and (text, limit) in self._semantic_memo:
+            return self._semantic_memo[(text, limit)]
+        with self.make_session() as session:
+            index = self._current_index(session)
+        try:
+            if self._semantic is None:
+                self._semantic = SemanticMatcher()
+            if self._semantic_generation != self._generation:
+                self._semantic.use(semantic_documents(index))
+                self._semantic_generation = self._generation
+            found = self._semantic.best(text, limit=limit)
+        except (ImportError, OSError):
+            log.exception("meaning-based matching unavailable; answering from the word match only")
+            os.environ["SEMANTIC_MATCHING"] = "0"
+            return []
+        if self._pinned:
+            self._semantic_memo[(text, limit)] = found
         return found
 
     def answer_hit(self, hit: Hit, *, related_to: list[Hit] | None = None) -> Answer | None:

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +28,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge import grounding, vocabulary
-from knowledge.db import create_database_if_missing, session_scope, upgrade_to_head
+from knowledge import grounding, semantic, vocabulary
+from knowledge.db import create_database_if_missing, get_sessionmaker, session_scope, upgrade_to_head
 from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
 from knowledge.settings import FAQ_DIR, SOURCES_DIR
@@ -252,6 +253,21 @@ def main() -> None:
         print("词表：这些种子词与工作人员添加的词冲突，没有写入：" + "、".join(words.skipped))
     if words.absent_terms:
         print("词表警告：这些规范词不在任何条款或已发布条目中，对应过去搜不到内容：" + "、".join(words.absent_terms))
+    embedded = embed_for_meaning()
+    if embedded is not None:
+        print(f"语义匹配：{embedded} 条问法和条款句子的向量已就绪（{semantic.CACHE_DIR}）")
+
+
+def embed_for_meaning() -> int | None:
+    """Embed every phrasing and clause sentence for meaning-based matching (knowledge/semantic.py),
+    so that the servers start with them ready (about a minute the first time, then from the file)."""
+    if not semantic.enabled():
+        return None
+    from knowledge.answering import AnswerEngine
+
+    docs = AnswerEngine(get_sessionmaker()).documents_for_meaning()
+    semantic.SemanticMatcher(threads=os.cpu_count() or 1).embed_documents([text for _, text in docs])
+    return len(docs)
 
 
 if __name__ == "__main__":

