@@ -17,15 +17,19 @@ review dates) for a window of N days ending today (China time).
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope
@@ -41,6 +45,7 @@ from knowledge.models import (
     utcnow,
 )
 from knowledge.review_dates import CHINA_TIME, overdue_entries, today
+from knowledge.settings import database_url
 from knowledge.staff import as_utc
 from knowledge.topics import TOPICS
 
@@ -91,27 +96,84 @@ def outcome_of(step: str, cited: bool) -> str:
 
 # -- recording (action server) ------------------------------------------------------------------
 def record_outcomes(replies: Iterable[_Reply], *, url: str | None = None) -> None:
-    """Count the bot's replies to one message; never at the cost of the answer (errors are logged)."""
+    """Count the bot's replies to one message. The rows are written by a background thread in
+    batches (``_Writer``), so a resident's answer never waits for them; errors are logged."""
     now = utcnow()
     day = today(now).isoformat()
     rows = [
-        AnswerEvent(
-            day=day,
-            at=now,
-            step=reply.step[:32],
-            outcome=outcome_of(reply.step, reply.cited),
-            topic=reply.answer.topic if reply.cited and reply.answer is not None else None,
-            faq_id=reply.answer.faq_id if reply.cited and reply.answer is not None else None,
-        )
+        {
+            "day": day,
+            "at": now,
+            "step": reply.step[:32],
+            "outcome": outcome_of(reply.step, reply.cited),
+            "topic": reply.answer.topic if reply.cited and reply.answer is not None else None,
+            "faq_id": reply.answer.faq_id if reply.cited and reply.answer is not None else None,
+        }
         for reply in replies
     ]
-    if not rows:
-        return
-    try:
-        with session_scope(url) as session:
-            session.add_all(rows)
-    except SQLAlchemyError:
-        log.exception("could not count the bot's replies")
+    if rows:
+        _writer.put(url or database_url(), rows)
+
+
+def flush(timeout: float = 10.0) -> None:
+    """Wait until the counted replies so far are written (tests; the process's exit)."""
+    _writer.flush(timeout)
+
+
+class _Writer:
+    """One daemon thread per process writing queued rows, up to ``BATCH`` per transaction.
+
+    A commit costs a few milliseconds (measured 4-5 ms p50 on SQLite and PostgreSQL on the dev machine);
+    written on the answer's path it would be added to every answer.
+    Forked workers (several action-server workers) each start their own thread and queue on first
+    use; rows still queued when the process is killed are lost, which a count can afford.
+    """
+
+    BATCH = 500
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._queue: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
+
+    def put(self, url: str, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process (or in a forked child)
+                self._pid, self._queue = os.getpid(), queue.Queue()
+                threading.Thread(target=self._run, args=(self._queue,), name="answer-events", daemon=True).start()
+            self._queue.put((url, rows))
+
+    def flush(self, timeout: float) -> None:
+        waiting = self._queue
+        deadline = monotonic() + timeout
+        with waiting.all_tasks_done:
+            while waiting.unfinished_tasks and monotonic() < deadline:
+                waiting.all_tasks_done.wait(max(0.0, deadline - monotonic()))
+
+    @staticmethod
+    def _run(waiting: queue.Queue[tuple[str, list[dict[str, Any]]]]) -> None:
+        while True:
+            batch = [waiting.get()]
+            while len(batch) < _Writer.BATCH:
+                try:
+                    batch.append(waiting.get_nowait())
+                except queue.Empty:
+                    break
+            by_url: dict[str, list[dict[str, Any]]] = {}
+            for url, rows in batch:
+                by_url.setdefault(url, []).extend(rows)
+            for url, rows in by_url.items():
+                try:
+                    with session_scope(url) as session:
+                        session.execute(insert(AnswerEvent), rows)
+                except Exception:  # never let the thread die: the next batch may succeed
+                    log.exception("could not count %d of the bot's replies", len(rows))
+            for _ in batch:
+                waiting.task_done()
+
+
+_writer = _Writer()
+atexit.register(flush, 2.0)
 
 
 # -- reading (dashboard, API) --------------------------------------------------------------------

@@ -84,6 +84,7 @@ async def test_the_answer_action_counts_each_reply_with_its_outcome_and_no_words
     for n, (text, intent) in enumerate(said):
         messages = await resident_says(text, intent, sender=f"web-{n:032d}")
         steps += [m["custom"]["step"] for m in messages if m.get("custom")]
+    stats.flush()  # the counts are written by a background thread, off the answer's path
     with session_scope(url) as s:
         rows = s.scalars(select(AnswerEvent).order_by(AnswerEvent.id)).all()
         elevator_entry = s.scalar(select(FaqEntry.id).where(FaqEntry.question == said[0][0]))
