@@ -86,13 +86,14 @@ class CachedSQLTrackerStore(TunedSQLTrackerStore):
         self._kept_events = 0
         self._lent: dict[str, _Lent] = {}
         self.hits = self.misses = 0
+        table = self.SQLEvent.__table__
+        self._version_query = sa.text(f"SELECT count(id), max(id) FROM {table.name} WHERE sender_id = :sender_id")
+        self._insert = table.insert()
 
     # -- version ---------------------------------------------------------------------------------
-    def _version(self, session: Any, sender_id: str) -> Version:
-        event = self.SQLEvent
-        rows, last_id = session.execute(
-            sa.select(sa.func.count(event.id), sa.func.max(event.id)).where(event.sender_id == sender_id)
-        ).one()
+    def _version(self, connection: Any, sender_id: str) -> Version:
+        """The conversation's (rows, highest id): one query over the index of ``sender_id``."""
+        rows, last_id = connection.execute(self._version_query, {"sender_id": sender_id}).one()
         return Version(int(rows), last_id)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -100,8 +101,8 @@ class CachedSQLTrackerStore(TunedSQLTrackerStore):
         """The latest session of the conversation, as Rasa's ``retrieve`` returns it."""
         if self.cache_events <= 0:
             return await super().retrieve(sender_id)
-        with self.session_scope() as session:
-            version = self._version(session, sender_id)  # before the events: a row added between is seen at save
+        with self.engine.connect() as connection:
+            version = self._version(connection, sender_id)  # before the events: a row added later is seen at save
         kept = self._take(sender_id)
         if kept is not None and kept.version == version and len(kept.tracker.events) == kept.length:
             tracker: DialogueStateTracker | None = kept.tracker
@@ -136,34 +137,36 @@ class CachedSQLTrackerStore(TunedSQLTrackerStore):
         await self.stream_events(tracker)
         keep: Version | None = None
         with self.session_scope() as session:
-            if lent is not None and self.cache_events > 0 and self._version(session, sender_id) == lent.version:
+            connection = session.connection()
+            if lent is not None and self.cache_events > 0 and self._version(connection, sender_id) == lent.version:
                 stored = lent.length  # the rows are those it was read from: Rasa's count would say the same
             else:  # Rasa's own count of the stored events of the latest session
                 lent = None
                 stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
             new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
-            rows = [self._row(sender_id, event) for event in new_events]
-            session.add_all(rows)
-            session.flush()  # assigns the rows' ids
+            if new_events:  # in their order, in one statement
+                connection.execute(self._insert, [self._row(sender_id, event) for event in new_events])
             if lent is not None and self._keepable(tracker, new_events):
-                last_id = max((row.id for row in rows), default=lent.version.last_id)
-                keep = Version(lent.version.rows + len(rows), last_id)  # any other writer changes the count
+                now = self._version(connection, sender_id)
+                if now.rows == lent.version.rows + len(new_events):  # no other writer: the newest rows are ours
+                    keep = now
             session.commit()
         log.debug("Tracker with sender_id '%s' stored to database", sender_id)
         if keep is not None:
             self._keep(sender_id, _Kept(tracker, keep, len(tracker.events)))
 
-    def _row(self, sender_id: str, event: Any) -> Any:
+    @staticmethod
+    def _row(sender_id: str, event: Any) -> dict[str, Any]:
         """The database row of one event, as Rasa 3.6.21's ``SQLTrackerStore.save`` writes it."""
         data = event.as_dict()
-        return self.SQLEvent(
-            sender_id=sender_id,
-            type_name=event.type_name,
-            timestamp=data.get("timestamp"),
-            intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-            action_name=data.get("name"),
-            data=json.dumps(data),
-        )
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
 
     @staticmethod
     def _keepable(tracker: DialogueStateTracker, new_events: list) -> bool:
