@@ -227,6 +227,44 @@ async def run_load(
     return result
 
 
+async def one_conversation(
+    rasa_url: str,
+    messages: Sequence[str],
+    *,
+    turns: int = 60,
+    sender: str | None = None,
+    request_timeout: float = 30.0,
+    error_markers: Sequence[str] = (),
+) -> list[float | None]:
+    """One resident asking ``turns`` questions in one conversation (one sender id), one at a time.
+
+    Returns the latency in seconds of each turn in order; None for a turn that did not get an
+    HTTP 200 reply with a bot message free of ``error_markers``."""
+    url = check_loopback(rasa_url) + WEBHOOK
+    if not messages or turns < 1:
+        raise ValueError("need messages and turns >= 1")
+    sender = sender or f"conversation-{time.time_ns():x}"
+    latencies: list[float | None] = []
+    async with aiohttp.ClientSession() as http:
+        for turn in range(turns):
+            body = {"sender": sender, "message": messages[turn % len(messages)]}
+            started = time.perf_counter()
+            try:
+                async with http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=request_timeout)) as reply:
+                    payload, status = await reply.read(), reply.status
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                latencies.append(None)
+                continue
+            elapsed = time.perf_counter() - started
+            try:
+                texts = " ".join(str(m.get("text", "")) for m in json.loads(payload) if isinstance(m, dict))
+            except (ValueError, TypeError):
+                texts = ""
+            good = status == 200 and texts and not any(marker in texts for marker in error_markers)
+            latencies.append(elapsed if good else None)
+    return latencies
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="Rasa server, loopback only (e.g. http://127.0.0.1:5005)")

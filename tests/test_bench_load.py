@@ -1,4 +1,5 @@
-"""The load generator of `make bench` against a small fake REST channel, and the floor bot's domain."""
+"""The load generator of `make bench` against a small fake REST channel, the floor bot's domain, the
+targets of issue 16 judged against the floor, and the CPU accounting."""
 
 from __future__ import annotations
 
@@ -199,3 +200,62 @@ def test_profile_summary_counts_busy_samples_only(tmp_path):
     assert "| 25.0 % | tracker store: save |" in text
     assert "| 75.0 % | `check_schema (jsonschema/validators.py)` |" in text
     assert "DIET" not in text  # categories without samples are left out
+
+
+async def test_one_conversation_is_one_sender_one_message_at_a_time(fake: FakeRasa):
+    from bench.load import one_conversation
+
+    messages = ["ok", "ok", "fail", "sorry", "empty"]
+    sorry = ["系统暂时出了点问题"]
+    latencies = await one_conversation(fake.url, messages, turns=12, sender="long-1", error_markers=sorry)
+    assert len(latencies) == 12 and fake.max_total == 1
+    assert {sender for sender, _ in fake.received} == {"long-1"}
+    assert [m for _, m in fake.received] == (messages * 3)[:12]
+    answered = [x is not None for x in latencies]
+    assert answered == ([True, True, False, False, False] * 3)[:12]  # errors, apologies and empty replies: None
+
+
+def pooled_figures(throughput: float, p95: float, cold: float, early: float, late: float, failed: int = 0) -> dict:
+    return {"throughput": throughput, "p95": p95, "cold": cold, "turns_1_10": early, "turns_51_60": late,
+            "conversation_failed": failed}  # fmt: skip
+
+
+def test_every_target_of_issue_16_is_judged_against_the_floor():
+    from bench.stack_vs_floor import targets
+
+    floor = pooled_figures(50.0, 400.0, 15.0, 10.0, 40.0)
+    total = {
+        "floor": floor,
+        "stack": pooled_figures(50.0, 400.0, 17.0, 30.0, 36.0),  # all just met
+        "stack-prod": pooled_figures(44.0, 900.0, 17.5, 30.0, 37.0),  # 0.88×, +2.5 s, 1.23×
+    }
+    text = "\n".join(targets(total))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert "PASS" in rows["stack throughput at 20 residents"] and "1.00×" in rows["stack throughput at 20 residents"]
+    assert "PASS" in rows["stack p95 at 20 residents"]
+    assert "FAIL" in rows["stack-prod throughput (2+2 workers, PostgreSQL, Redis)"]
+    assert "PASS" in rows["stack: one conversation, median reply at turns 51–60 beside turns 1–10"]
+    assert "FAIL" in rows["stack-prod: one conversation, median reply at turns 51–60 beside turns 1–10"]
+    assert "PASS" in rows["stack cold start"] and "FAIL" in rows["stack-prod cold start"]
+    assert "4 of 7 targets met." in text
+    failed_turn = {**total, "stack": pooled_figures(50.0, 400.0, 17.0, 30.0, 30.0, failed=1)}
+    assert "FAIL" in "\n".join(targets(failed_turn)).split("stack: one conversation")[1].splitlines()[0]
+
+
+def test_cpu_time_is_counted_per_process_with_its_children():
+    import os
+    import subprocess
+    import sys
+
+    from bench.stack_vs_floor import cpu_seconds
+
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\nwhile True: pass"])
+    try:
+        before = cpu_seconds({"rasa": os.getpid()})
+        sum(i * i for i in range(3_000_000))  # this process's own CPU
+        after = cpu_seconds({"rasa": os.getpid(), "actions": child.pid})
+    finally:
+        child.kill()
+        child.wait()
+    assert after["rasa"] > before["rasa"]  # this process and its child, busy meanwhile
+    assert after["actions"] >= 0 and "databases" in after
