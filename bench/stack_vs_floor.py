@@ -200,19 +200,27 @@ def _processes() -> dict[int, tuple[int, str, float]]:
     return found
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each named process with its descendants (Sanic's workers), and by
-    the machine's PostgreSQL and Redis servers ("databases"; shared with anything else using them)."""
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of each named server with its descendants (Sanic's
+    workers), and by the machine's PostgreSQL and Redis servers ("databases", whoever uses them)."""
     table = _processes()
     children: dict[int, list[int]] = {}
     for pid, (parent, _, _) in table.items():
         children.setdefault(parent, []).append(pid)
 
-    def tree(pid: int) -> float:
-        return table.get(pid, (0, "", 0.0))[2] + sum(tree(child) for child in children.get(pid, []))
+    def tree(pid: int) -> list[int]:
+        return [pid, *(p for child in children.get(pid, []) for p in tree(child))] if pid in table else []
 
-    used = {name: tree(pid) for name, pid in pids.items() if name in ("rasa", "actions")}
-    used["databases"] = sum(cpu for _, name, cpu in table.values() if name in ("postgres", "redis-server"))
+    snapshot = {name: {p: table[p][2] for p in tree(pid)} for name, pid in pids.items() if name in ("rasa", "actions")}
+    snapshot["databases"] = {p: cpu for p, (_, name, cpu) in table.items() if name in ("postgres", "redis-server")}
+    return snapshot
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each kind of process used between two snapshots (a process that ended meanwhile is missed)."""
+    used = {}
+    for kind, now in after.items():
+        used[kind] = sum(cpu - before.get(kind, {}).get(pid, 0.0) for pid, cpu in now.items())
     return used
 
 
@@ -285,7 +293,7 @@ def measure(system: str, round_no: int, server, args: argparse.Namespace, profil
     with server as (url, cold, pids, endpoints):
         print(f"[round {round_no}] {system}: first answer after {cold:.1f} s; load …", flush=True)
         with profiled(pids, profile_dir) if profile_dir else contextlib.nullcontext():
-            before = cpu_seconds(pids)
+            before = cpu_snapshot(pids)
             load = asyncio.run(
                 run_load(
                     url,
@@ -299,7 +307,7 @@ def measure(system: str, round_no: int, server, args: argparse.Namespace, profil
                     error_markers=[APOLOGY],
                 )
             )
-            after = cpu_seconds(pids)
+            after = cpu_snapshot(pids)
         single = asyncio.run(
             run_load(
                 url,
@@ -326,7 +334,7 @@ def measure(system: str, round_no: int, server, args: argparse.Namespace, profil
         f"{turns_median(conversation, 50, 60):.0f} ms",
         flush=True,
     )
-    cpu = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+    cpu = cpu_used(before, after)
     return Measurement(system, round_no, cold, load, stores(endpoints), single, conversation, cpu)
 
 
