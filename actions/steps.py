@@ -36,7 +36,7 @@ from knowledge.answering import Answer, AnswerEngine
 from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
 from knowledge.search import Hit
-from knowledge.text import terms
+from knowledge.text import terms, vocabulary
 from knowledge.topics import INTENT_TOPICS, TOPIC_TERMS
 from knowledge.understanding import (
     HOW_MANY,
@@ -75,8 +75,14 @@ NLU_TOPIC_CONFIDENCE = 0.8
 NLU_TOPIC_SHARE = 0.7
 # Meaning-based matching (knowledge/semantic.py), asked only when the word match is weak: the nearest
 # phrasing or clause sentence answers at this cosine similarity or more (e5 puts unrelated Chinese
-# questions near 0.85-0.89; chosen on the dev part of tests/eval/residents.yml).
+# questions near 0.85-0.90; chosen on the dev part of tests/eval/residents.yml)…
 SEMANTIC_ANSWER = 0.90
+# …unless NLU is this sure the message is out of scope: everyday off-topic questions ("哪家健身房便宜",
+# "驾照到期去哪换") also reach 0.90 with the plan's nearest phrasing; NLU was trained on such questions.
+SEMANTIC_OUT_OF_SCOPE = 0.8
+# NLU this sure that a message is out of scope overrides a word match below OUT_OF_SCOPE_COVERAGE.
+NLU_OUT_OF_SCOPE = 0.95
+OUT_OF_SCOPE_COVERAGE = 0.6
 # A district fact from the 2022 report must match the question nearly as well as the best match.
 DISTRICT_SHARE = 0.6
 # "现在/今年": a 2022 report sentence within this share of the best match is preferred.
@@ -185,7 +191,10 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     """Each question of the message through the question steps; distinct answers only."""
     replies: list[Reply] = []
     seen: set[tuple[Any, ...]] = set()
-    for question in split_questions(without_greeting(turn.text)):
+    asked = split_questions(without_greeting(turn.text))
+    if len(asked) > 1:  # "养狗要办狗证吗，在哪办": "在哪办" asks nothing of its own
+        asked = [q for q in asked if any(len(w) > 1 for w in asked_words(q.text))] or asked[:1]
+    for question in asked:
         reply = answer_question(question, turn, engine)
         key = (reply.step, reply.answer.faq_id, reply.answer.text) if reply.answer else (reply.step, reply.response)
         if key not in seen:
@@ -336,6 +345,17 @@ def _nlu_topic(turn: Turn) -> str | None:
     return topic if topic in RESIDENT_TOPICS and turn.confidence >= NLU_TOPIC_CONFIDENCE else None
 
 
+def _names_a_plan_term(text: str) -> bool:
+    """The question uses one of the plan's own terms (the vocabulary's canonical words, the topics'
+    terms): "街道能给点临时救助吗" is about the plan whatever NLU thinks."""
+    plan_terms = {canonical for _, canonical in vocabulary()} | {t for ts in TOPIC_TERMS.values() for t in ts}
+    return bool(plan_terms & set(terms(text)))
+
+
+def _nlu_sure_out_of_scope(turn: Turn) -> bool:
+    return turn.intent == "out_of_scope" and turn.confidence >= NLU_OUT_OF_SCOPE
+
+
 def _nlu_places_it_in_a_topic(turn: Turn) -> bool:
     return turn.intent in INTENT_TOPICS and turn.confidence >= WEAK_NLU_CONFIDENCE
 
@@ -349,8 +369,10 @@ def _answer_from(
     if chosen is None:
         return None
     in_a_topic = topic is not None or _nlu_places_it_in_a_topic(turn)
+    if chosen.coverage < OUT_OF_SCOPE_COVERAGE and _nlu_sure_out_of_scope(turn) and not _names_a_plan_term(text):
+        return None  # "家里水管爆了找谁修" shares 找谁修 with the lift's maintenance; NLU knows better
     if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and in_a_topic):
-        by_meaning = _by_meaning(text, engine)
+        by_meaning = _by_meaning(text, turn, engine)
         if by_meaning is None:
             return None
         chosen = by_meaning  # the words match too weakly: the phrasing nearest in meaning, if near enough
@@ -394,18 +416,20 @@ def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     return _answer_from(engine.hits(text=text), text, turn, engine, "story_answer")
 
 
-def _by_meaning(text: str, engine: AnswerEngine) -> Hit | None:
+def _by_meaning(text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
+    if turn.intent == "out_of_scope" and turn.confidence >= SEMANTIC_OUT_OF_SCOPE and not _names_a_plan_term(text):
+        return None
     matches = engine.semantic_matches(text=text, limit=1)
-    if matches and matches[0].similarity >= SEMANTIC_ANSWER:
-        return Hit(matches[0].ref, score=matches[0].similarity, coverage=matches[0].similarity)
-    return None
+    if not matches or matches[0].similarity < SEMANTIC_ANSWER:
+        return None
+    return Hit(matches[0].ref, score=matches[0].similarity, coverage=matches[0].similarity)
 
 
 def meaning_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     """No word match at all, or none good enough: the phrasing or clause sentence nearest in meaning
     ("河里的水脏兮兮的，政府有没有治水的打算" -> the plan's water-quality target)."""
     text = f"{question.context}，{question.text}" if question.context else question.text
-    hit = _by_meaning(text, engine)
+    hit = _by_meaning(text, turn, engine)
     answer = engine.answer_hit(hit) if hit is not None else None
     return Reply("meaning_answer", answer=answer) if answer is not None else None
 
@@ -414,8 +438,10 @@ def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     """A long sentence whose question is its last clause, the story before it in the same sentence:
     "双职工家庭孩子太小没人看，杭州以后这种看娃的地方会多吗". Tried only when the whole didn't answer."""
     clauses = [c.strip() for c in re.split(r"[，,、]", question.text) if c.strip()]
-    if len(clauses) < 2 or not QUESTION_WORDS.search(clauses[-1]):
+    if len(clauses) < 2 or not QUESTION_WORDS.search(clauses[-1]) or _nlu_sure_out_of_scope(turn):
         return None
+    if not any(len(w) > 1 for w in asked_words(clauses[-1])):
+        return None  # "…，在哪办": the last clause says nothing of its own
     last = Question(text=clauses[-1], context="，".join(clauses[:-1]))
     reply = topic_answer(last, turn, engine)
     return Reply("final_clause", answer=reply.answer) if reply is not None else None

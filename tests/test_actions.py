@@ -261,3 +261,15 @@ async def test_a_topic_button_of_the_greeting_gets_the_topics_general_answer_and
     assert messages[0]["custom"]["step"] == "chose_topic"
     assert "来源：" in messages[0]["text"] and messages[0]["buttons"]
     assert events[0]["value"] == topic
+
+
+@pytest.mark.parametrize("text", ["家里水龙头坏了找谁修", "办护照要带什么，在哪办"])
+async def test_nlu_sure_it_is_out_of_scope_outweighs_a_chance_word_match(text):
+    # "找谁修" and "在哪办" match plan entries word for word; NLU knows these are not plan questions
+    messages, _ = await run(tracker(user(text, "out_of_scope", 1.0)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_a_plan_term_keeps_a_question_answered_whatever_nlu_says():
+    messages, _ = await run(tracker(user("小区的电梯坏了找谁修", "out_of_scope", 1.0)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第9条"
