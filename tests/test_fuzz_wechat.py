@@ -1,4 +1,4 @@
-"""Property-based fuzzing of WeChat's callback protocol (bot/channels/wechat_protocol.py).
+"""Property-based fuzzing of WeChat's callback protocol (knowledge/wechat_protocol.py).
 
 Everything a caller can hand these functions comes, in the end, from the network. The properties:
 signatures accept exactly the right digest; AES safe mode round-trips any text and refuses anything
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.channels import wechat_protocol as proto
+from knowledge import wechat_protocol as proto
 from tests.fuzz_settings import examples
 
 KEY = proto.aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")

@@ -33,7 +33,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.channels import wechat_protocol as proto
+from knowledge import wechat_protocol as proto
 from knowledge.build import build
 from tests.stack import APP_PYTHON, RASA, free_port, stop, trained_model
 

@@ -2,7 +2,7 @@
 
 A resident in the widget polls for staff messages (``/webchat/{sender}/messages``); a resident on
 WeChat cannot, so the staff service sends them through WeChat's customer-service message API
-(``bot/channels/wechat_api.py``, the one the WeChat channel uses for the 5-second rule):
+(``knowledge/wechat_api.py``, the one the WeChat channel uses for the 5-second rule):
 
 - right after staff claim, reply or close (``web/desk.py`` calls ``deliver`` once the change is
   committed): the reply, prefixed 工作人员：, or the notice;
@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.channels.wechat_api import WeChatApi, describe
 from knowledge import handoff
+from knowledge.wechat_api import WeChatApi, describe
 from web.keys import SESSIONMAKER
 
 log = logging.getLogger(__name__)

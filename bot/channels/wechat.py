@@ -33,8 +33,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.wechat_api import WeChatApi
-from bot.channels.wechat_protocol import (
+from bot.guard import SORRY, TOO_FAST, screen
+from knowledge.privacy import install_log_masking
+from knowledge.ratelimit import RateLimiter, connect_redis, limit_from_env
+from knowledge.wechat_api import WeChatApi
+from knowledge.wechat_protocol import (
     NO_ANSWER,
     BadXml,
     CryptoError,
@@ -49,9 +52,6 @@ from bot.channels.wechat_protocol import (
     text_reply_xml,
     timestamp_fresh,
 )
-from bot.guard import SORRY, TOO_FAST, screen
-from knowledge.privacy import install_log_masking
-from knowledge.ratelimit import RateLimiter, connect_redis, limit_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class WeChatInput(InputChannel):
         if config.token and config.mode == "safe" and self.key is None:
             logger.error("WeChat safe mode needs a valid WECHAT_AES_KEY: every message is refused")
         redis_url = os.environ.get("REDIS_URL") or None
-        self.api = WeChatApi(config.api_base, config.appid, config.secret, redis_url)  # bot/channels/wechat_api.py
+        self.api = WeChatApi(config.api_base, config.appid, config.secret, redis_url)  # knowledge/wechat_api.py
         self.replies = TtlCache(REPLY_TTL)  # (FromUserName, MsgId) -> Processing, in this worker
         self.retries = SharedRetries(redis_url)
         self.options = SharedOptions(OPTIONS_TTL, redis_url)

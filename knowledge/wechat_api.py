@@ -22,8 +22,8 @@ import logging
 import time
 from typing import Any
 
-from bot.channels.wechat_protocol import split_text
 from knowledge.ratelimit import connect_redis
+from knowledge.wechat_protocol import split_text
 
 logger = logging.getLogger(__name__)
 
