@@ -229,7 +229,7 @@ def changed_answers(
         old, new = before[item.text], after[item.text]
         if (old.faq_id, old.answer) == (new.faq_id, new.answer):
             continue
-        by_this_after, by_this_before = new.faq_id == this_id, entry_id is not None and old.faq_id == entry_id
+        by_this_after = new.faq_id == this_id
         after_view = new.view()
         if entry_id is None and by_this_after:
             after_view["faq_id"] = None  # the new entry has no id until it is saved
@@ -239,7 +239,8 @@ def changed_answers(
                 "source": item.source,
                 "owner_faq_id": item.owner,
                 "by_this_entry": by_this_after,  # after publishing, this entry answers it
-                "takes_own_question": item.owner not in (None, entry_id) and by_this_after and not by_this_before,
+                # another entry answered its own question, and this one would: a draft's question is nobody's yet
+                "takes_own_question": item.owner not in (None, entry_id) and old.faq_id == item.owner and by_this_after,
                 "before": old.view(),
                 "after": after_view,
             }

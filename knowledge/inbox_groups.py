@@ -46,7 +46,7 @@ from knowledge.grounding import PLACEHOLDER_ANSWER
 from knowledge.inbox import KINDS
 from knowledge.models import Clause, FaqEntry, InboxGroup, StaffUser, UnansweredQuestion, utcnow
 from knowledge.proposals import Saved, save_entry
-from knowledge.staff import LIMITS, NUL, FaqInput, as_utc, audit, create_entry, get_entry, search_terms
+from knowledge.staff import LIMITS, NUL, FaqInput, as_utc, audit, create_entry, get_entry, is_id, search_terms
 from knowledge.text import normalize, terms
 
 GROUP_THRESHOLD = 0.2  # chosen on the dev pairs (docs/inbox-grouping.md)
@@ -477,8 +477,8 @@ def attach(
     ``question_ids``: only these of the group's questions (default: all). A stale ``expected_version``
     is refused (409) like any save.
     """
-    if not isinstance(faq_id, int) or isinstance(faq_id, bool):
-        raise Invalid("invalid_faq_id", "请提供要归入的条目编号 faq_id（整数）。", details={"faq_id": "必填"})
+    if not is_id(faq_id):
+        raise Invalid("invalid_faq_id", "请提供要归入的条目编号 faq_id（正整数）。", details={"faq_id": "必填"})
     group, questions = _open_group(session, group_id)
     chosen = [q for q in questions if question_ids is None or q.id in question_ids]
     if not chosen:

@@ -27,7 +27,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from knowledge import accounts, feedback, grounding, history, inbox, proposals, queries, staff
+from knowledge import accounts, feedback, grounding, history, impact, proposals, queries, staff
 from knowledge.answering import Answer, source_line
 from knowledge.errors import Conflict, Ungrounded
 from knowledge.models import StaffUser
@@ -39,6 +39,7 @@ from web.api import came_over_tls, client_address
 from web.auth import SESSION_COOKIE, db, session_user
 from web.errors import HTTP_MESSAGES, http_status
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
+from web.trying import check_takeover
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -72,6 +73,9 @@ NOTICES = {
     "user_saved": "已保存该用户的姓名和部门。",
     "drafted": "已根据居民的问题创建草稿，请填写答复并选择依据条款。",
     "dismissed": "已忽略该问题。",
+    "dismissed_many": "已忽略所选的问题组。",
+    "attached": "已归入条目：这些问法已成为该条目的其他问法，居民这样问就会得到它的答复（已发布的条目1秒内生效）。",
+    "attach_proposed": "已提交修改提议：审核员批准后，这些问法才会加入该条目。",
     "user_created": "已添加用户。",
     "user_disabled": "已停用该用户，其登录会话已失效。",
     "user_enabled": "已启用该用户。",
@@ -518,6 +522,9 @@ async def save_entry(request: web.Request) -> web.Response:
     problem: staff.StaffError | None = None
     if action != "preview":
         try:
+            confirmed = text_field(form, "confirm_takeover") == "1"  # it answers other entries' questions
+            version = form_int(form, "version")
+            taken = await check_takeover(request, faq_id=entry_id, data=fields, version=version, confirmed=confirmed)
             with db(request) as session:
                 user, _ = logged_in(request, session)
                 saved = proposals.save_entry(
@@ -527,6 +534,7 @@ async def save_entry(request: web.Request) -> web.Response:
                     expected_version=form_int(form, "version"),
                     user=user,
                 )
+                impact.audit_confirmation(session, user=user, entry_id=entry_id, taken=taken)
                 proposal_id = saved.proposal.id if saved.proposal is not None else None
                 if proposal_id is None and action == "save_publish" and saved.entry.status != "published":
                     staff.set_status(
@@ -729,33 +737,7 @@ async def restore_revision(request: web.Request) -> web.Response:
     raise redirect(f"/admin/faqs/{entry_id}", "revision_restored")
 
 
-# -- unanswered questions and feedback -----------------------------------------------------
-
-
-@routes.get("/admin/inbox")
-async def inbox_page(request: web.Request) -> web.Response:
-    with db(request) as session:
-        who = logged_in(request, session)
-        rows = [
-            {"id": r.id, "text": r.text, "topic": r.topic, "count": r.count, "last_seen": china_time(r.last_seen)}
-            for r in inbox.open_questions(session)
-        ]
-        return render(request, "inbox.html", {"questions": rows, "nav": "inbox"}, who=who)
-
-
-@routes.post(r"/admin/inbox/{id:\d+}/{action:draft|dismiss}")
-async def inbox_action(request: web.Request) -> web.Response:
-    form = await request.post()
-    with db(request) as session:
-        user, csrf = logged_in(request, session)
-        check_csrf(form, csrf)
-        if request.match_info["action"] == "dismiss":
-            inbox.dismiss(session, question_id=path_id(request), user=user)
-            location, notice = "/admin/inbox", "dismissed"
-        else:
-            faq_id = inbox.make_draft(session, question_id=path_id(request), user=user)
-            location, notice = f"/admin/faqs/{faq_id}", "drafted"
-    raise redirect(location, notice)
+# -- feedback (the inbox of unanswered questions: web/admin_inbox.py) --------------------------
 
 
 @routes.get("/admin/feedback")

@@ -13,13 +13,14 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge import accounts, feedback, history, inbox, proposals, queries, staff
+from knowledge import accounts, feedback, history, impact, inbox, proposals, queries, staff
 from knowledge.answering import Answer, source_line
 from knowledge.models import StaffUser
 from knowledge.staff import FaqInput, Invalid
 from web.auth import api_user, db
 from web.errors import json_error
 from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
+from web.trying import check_takeover
 
 routes = web.RouteTableDef()
 OPENAPI_FILE = Path(__file__).with_name("openapi.yml")
@@ -186,8 +187,14 @@ def proposal_reply(session: Session, proposal: proposals.FaqProposal) -> web.Res
 
 @routes.put("/api/v1/faqs/{id}")
 async def update_faq(request: web.Request) -> web.Response:
-    """200 with the entry when saved; 202 with ``proposal`` when the caller may not change this live answer."""
+    """200 with the entry when saved; 202 with ``proposal`` when the caller may not change this live answer.
+    409 ``takes_other_questions`` when it would answer another entry's own question, unless the body
+    says ``"confirm_takeover": true`` (audited)."""
     data = await body(request)
+    confirmed = data.get("confirm_takeover") is True
+    taken = await check_takeover(
+        request, faq_id=entry_id(request), data=data, version=data.get("version"), confirmed=confirmed
+    )
     with db(request) as session:
         user = api_user(request, session)
         saved = proposals.save_entry(
@@ -197,6 +204,7 @@ async def update_faq(request: web.Request) -> web.Response:
             expected_version=data.get("version"),
             user=user,
         )
+        impact.audit_confirmation(session, user=user, entry_id=entry_id(request), taken=taken)
         if saved.proposal is not None:
             return proposal_reply(session, saved.proposal)
         entry = saved.entry

@@ -15,9 +15,11 @@ from knowledge.privacy import install_log_masking
 from knowledge.ratelimit import RateLimiter
 from web import admin_review, admin_vocabulary, api, review_api, transfer_api, vocabulary_api, widget
 from web.admin import setup_admin
+from web.admin_inbox import setup_inbox
 from web.dashboard import routes as dashboard_routes
 from web.desk import setup_desk
 from web.errors import error_middleware
+from web.inbox_api import routes as inbox_api_routes
 from web.keys import BOOTSTRAP_MESSAGE, FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
 from web.review_dates import setup_review_dates
 from web.session_expiry import setup_session_expiry
@@ -65,8 +67,10 @@ def init_app(url: str | None = None) -> web.Application:
         get_engine(url).dispose()
 
     app.cleanup_ctx.append(database)
+    app.add_routes(inbox_api_routes)  # grouped inbox, test box, impact (issue 14); before api's /inbox/{id}/…
     app.add_routes(api.routes)
     setup_admin(app)
+    setup_inbox(app)  # the inbox page, the test box, impact on the edit page; the engines they use
     widget.setup_widget(app)  # resident chat widget: demo page at /, CORS for feedback
     app.add_routes(transfer_api.routes)
     app.add_routes(review_api.routes)  # proposals and review, own account (issue 13)
