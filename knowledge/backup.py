@@ -70,6 +70,11 @@ TABLE_NAMES = {
     "unanswered_questions": "未解答问题",
     "answer_feedback": "居民反馈",
     "vocabulary_terms": "常用说法词表",
+    "inbox_groups": "未解答问题组",
+    "answer_events": "回答统计",
+    "desk_staff": "人工服务值班",
+    "handoffs": "转人工会话",
+    "handoff_messages": "转人工消息",
 }
 INSERT_BATCH = 500
 

@@ -65,6 +65,17 @@ AUDIT_ACTIONS = {
     "inbox.attach": "把未解答问题归入条目",
     "inbox.draft": "由未解答问题新建草稿",
     "faq.takeover": "确认条目回答其他条目的问题",
+    "duty_on": "开始值班（人工服务）",
+    "duty_off": "结束值班（人工服务）",
+    "desk_allow": "授予人工服务权限",
+    "desk_deny": "收回人工服务权限",
+    "handoff_request": "居民请求转人工",
+    "handoff_no_staff": "无人值班，已告知12345",
+    "handoff_timeout": "无人接入，已告知12345",
+    "handoff_claim": "接入转人工会话",
+    "handoff_reply": "回复居民",
+    "handoff_close": "结束转人工会话",
+    "handoff_not_delivered": "回复未能送达居民（微信）",
 }
 # The action filter: a group name -> the codes' common prefix.
 ACTION_GROUPS = {
@@ -73,6 +84,9 @@ ACTION_GROUPS = {
     "login": ("登录", "login"),
     "user": ("账号管理", "user."),
     "inbox": ("未解答问题", "inbox."),
+    "handoff": ("转人工会话", "handoff_"),
+    "duty": ("值班", "duty_"),
+    "desk": ("人工服务权限", "desk_"),
 }
 TARGET_KINDS = {
     "faq": "条目",
