@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from actions.steps import Turn, decide
 from knowledge.answering import AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker, session_scope
 from knowledge.inbox import record_unanswered
-from knowledge.models import FaqEntry
+from knowledge.models import FaqEntry, StaffToken
 from knowledge.staff import create_user
 from knowledge.text import simplified
 from tests.browser import chromium
@@ -136,7 +136,14 @@ async def test_the_test_box_works_with_the_keyboard_on_a_phone(service: Service)
     await box.fill("   ")
     await page.keyboard.press("Enter")
     await expect(result.locator(".try-error")).to_have_text("请输入要试问的问题。")
-    assert problems == []
+
+    with session_scope(service.url) as s:  # the session ends (8 h later, or a password reset)
+        s.execute(delete(StaffToken))
+    await box.fill("加梯")
+    await page.keyboard.press("Enter")
+    await expect(result.locator(".try-error")).to_contain_text("登录已过期")
+    await expect(box).to_have_value("加梯")
+    assert [p for p in problems if "status of 401" not in p] == []  # the browser notes the expected 401
 
 
 async def test_the_edit_page_shows_which_questions_an_edit_would_answer_differently(service: Service) -> None:

@@ -118,7 +118,9 @@
       redirect: "manual",
     })
       .then(function (response) {
-        if (response.type === "opaqueredirect" || response.status === 401) {
+        var json = (response.headers.get("Content-Type") || "").indexOf("application/json") !== -1;
+        if (response.type === "opaqueredirect" || response.status === 401 || !json) {
+          // the session ended: the server answers with the login page instead of JSON
           throw new Error("登录已过期，请重新登录后再试（您输入的问题仍在输入框中）。");
         }
         return response.json().then(function (data) {
