@@ -26,6 +26,15 @@
    ``apply()`` makes Rasa move the objects alive once the model is loaded out of the collector's
    reach (``gc.freeze()``); garbage made while answering is collected as before.
 
+6. ``RulePolicy`` turns the whole conversation into dialogue states (``Domain.states_for_tracker_history``:
+   replay every event, compute a state before each action) three times per message, so a
+   long conversation's answers grow slower with every turn even when its tracker is cached.
+   The states of a prefix of the conversation depend on that prefix only: ``apply()`` keeps,
+   on the tracker, the states computed so far with the replayed tracker they came from, and
+   adds only the new events' states; when the applied events are not the kept ones followed
+   by new ones (a restart, an undo), it computes them all as Rasa does. Callers get their own
+   copies. Only for ``ignore_rule_only_turns=False`` (RulePolicy's); otherwise Rasa's own code.
+
 ``apply()`` runs when Rasa loads the residents' REST channel (bot/channels/rest.py), in every Rasa process.
 Each patch is written against Rasa 3.6.21's code and the module refuses to load with another Rasa.
 The conversation cache (``CachedSQLTrackerStore``) is in bot/tracker_cache.py.
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache, wraps
 from typing import Any
 
@@ -42,7 +52,9 @@ import rasa
 import rasa.core.run
 from rasa.core.actions.action import RemoteAction
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
@@ -144,12 +156,51 @@ async def _load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
     return agent
 
 
+_stock_states_for_tracker_history = Domain.states_for_tracker_history
+_STATES = "_rasa_speedups_states"  # the tracker attribute holding its kept states
+
+
+@dataclass
+class _KeptStates:
+    applied: list[Event]  # the applied events consumed so far
+    replay: DialogueStateTracker  # a fresh tracker that has been given exactly those
+    states: list[dict[str, Any]]  # the cleaned state before each ActionExecuted among them
+
+
+def _states_for_tracker_history(
+    self: Domain,
+    tracker: DialogueStateTracker,
+    omit_unset_slots: bool = False,
+    ignore_rule_only_turns: bool = False,
+    rule_only_data: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Rasa 3.6.21's result, computed only for the events added since the last call on this tracker."""
+    if ignore_rule_only_turns:
+        return _stock_states_for_tracker_history(self, tracker, omit_unset_slots, True, rule_only_data)
+    key = (id(self), omit_unset_slots)  # rule_only_data is not used when rule-only turns are kept
+    kept_by_key = tracker.__dict__.setdefault(_STATES, {})
+    applied = tracker.applied_events()
+    kept = kept_by_key.get(key)
+    done = len(kept.applied) if kept is not None else 0
+    if kept is None or done > len(applied) or any(a is not b for a, b in zip(kept.applied, applied, strict=False)):
+        kept = kept_by_key[key] = _KeptStates([], tracker.init_copy(), [])  # as generate_all_prior_trackers
+        done = 0
+    for new in applied[done:]:
+        if isinstance(new, ActionExecuted):
+            kept.states.append(self._clean_state(self.get_active_state(kept.replay, omit_unset_slots)))
+        kept.replay.update(new)
+    kept.applied = applied
+    states = [*kept.states, self._clean_state(self.get_active_state(kept.replay, omit_unset_slots))]
+    return [{kind: dict(sub_state) for kind, sub_state in state.items()} for state in states]  # callers edit them
+
+
 def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign,assignment]
     RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
     # serve_application looks the listener up when it registers it, after the channels are loaded
     rasa.core.run.load_agent_on_start = _load_agent_on_start  # type: ignore[assignment]
+    Domain.states_for_tracker_history = _states_for_tracker_history  # type: ignore[method-assign]
 
 
 class TunedSQLTrackerStore(SQLTrackerStore):

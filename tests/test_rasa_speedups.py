@@ -254,3 +254,61 @@ def test_the_patches_refuse_another_rasa_version(tmp_path):
             env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
         )  # fmt: skip
         assert result.returncode != 0 and "targets Rasa 3.6.21, found 3.7.0" in result.stderr, module
+
+
+def test_dialogue_states_are_rasas_while_only_new_events_are_worked_through(tmp_path):
+    out = run_in_rasa_env(
+        """
+        import json
+        from unittest import mock
+        from rasa.shared.core.domain import Domain
+        from rasa.shared.core.events import (
+            ActionExecuted, ActionReverted, BotUttered, Restarted, SessionStarted, SlotSet, UserUttered,
+            UserUtteranceReverted,
+        )
+        from rasa.shared.core.trackers import DialogueStateTracker
+        from bot import rasa_speedups
+
+        domain = Domain.load("domain.yml")
+        stock = Domain.states_for_tracker_history
+        rasa_speedups.apply()
+        tracker = DialogueStateTracker("resident", domain.slots)
+
+        def user(text, intent):
+            return UserUttered(text, {"name": intent, "confidence": 0.9},
+                               [{"entity": "district", "value": "西湖区", "start": 0, "end": 3}])
+
+        script = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+        for n in range(30):
+            script += [user(f"问题{n}", ["ask_hukou", "choose_faq", "greet"][n % 3]), ActionExecuted("action_answer"),
+                       BotUttered(f"答{n}"), SlotSet("topic", ["hukou", None][n % 2]), ActionExecuted("action_listen")]
+            if n == 9:
+                script += [UserUtteranceReverted()]  # undoes the last user turn: states computed from scratch
+            if n == 14:
+                script += [ActionReverted()]
+            if n == 19:
+                script += [Restarted(), ActionExecuted("action_listen")]
+            if n == 24:
+                script += [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+        same, worked = [], []
+        get_active_state = Domain.get_active_state
+        for event in script:
+            tracker.update(event)
+            for omit in (False, True):
+                with mock.patch.object(Domain, "get_active_state", autospec=True, side_effect=get_active_state) as spy:
+                    patched = domain.states_for_tracker_history(tracker, omit_unset_slots=omit)
+                worked.append(spy.call_count)
+                same.append(patched == stock(domain, tracker, omit_unset_slots=omit))
+                patched[-1].clear()  # a caller editing its states changes nothing kept
+                same.append(domain.states_for_tracker_history(tracker, omit_unset_slots=omit) == stock(
+                    domain, tracker, omit_unset_slots=omit))
+        rule_only = domain.states_for_tracker_history(tracker, ignore_rule_only_turns=True, rule_only_data={})
+        same.append(rule_only == stock(domain, tracker, ignore_rule_only_turns=True, rule_only_data={}))
+        print(json.dumps({"same": same, "worked": worked, "states": len(rule_only)}))
+        """,
+        tmp_path,
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert all(result["same"]) and len(result["same"]) > 600
+    assert max(result["worked"]) > 20  # after an undo or a restart: everything again
+    assert sorted(result["worked"])[len(result["worked"]) // 2] <= 2  # usually: only the new events' states
