@@ -11,7 +11,7 @@ message to the staff desk while a hand-off is open; ``handoff`` is a request for
 ``questions`` splits the message into up to three questions (knowledge/understanding.py) and
 passes each through the question steps, in order:
 
-    other_city → follow_up → district_fact → topic_answer → story_answer → final_clause → meaning_answer
+    other_city → district_fact → follow_up → topic_answer → story_answer → final_clause → meaning_answer
     → (not covered)
 
 Every reply names the step that produced it (``Reply.step``): it is logged at debug level with the
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowledge.answering import Answer, AnswerEngine
+from knowledge.answering import Answer, AnswerEngine, with_district_note
 from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
 from knowledge.search import Hit
@@ -266,7 +266,10 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         if reply is not None:
             return reply
     if turn.district and only_refers(question.text, turn.district):
-        # "那临平区也一样吗": the previous question again, for that district
+        # "那临平区也一样吗": the previous answer again (the previous question's, if it had none), for that district
+        again = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0)) if turn.previous_ref else None
+        if again is not None:
+            return Reply("follow_up", answer=with_district_note(again, turn.district))
         answer = engine.answer(text=turn.previous, topic=None, district=turn.district)
         if answer.found:
             return Reply("follow_up", answer=answer)
@@ -449,8 +452,8 @@ def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
 
 QUESTION_STEPS: list[QuestionStep] = [
     other_city_step,
+    district_fact,  # before follow_up: "那钱塘区有装好的例子吗" has the report's 邻里社区 as its answer
     follow_up,
-    district_fact,
     topic_answer,
     story_answer,
     final_clause,

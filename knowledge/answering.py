@@ -110,7 +110,7 @@ def _without_district(text: str, district: str | None) -> str:
     return text.replace(district, " ").replace(district[:-1], " ")
 
 
-def _with_district_note(answer: Answer, district: str | None) -> Answer:
+def with_district_note(answer: Answer, district: str | None) -> Answer:
     """The plan is city-wide: say so for a resident topic asked about one district."""
     if district and answer.topic in ("elevator", "childcare", "hukou", "rental") and district not in answer.text:
         answer.text += (
@@ -321,7 +321,7 @@ class AnswerEngine:
             if answer is None:  # unpublished since the index was built
                 return not_covered(topic)
             answer.related = self._related(session, hits, exclude=best.ref, topic=answer.topic)
-        return _with_district_note(answer, district)
+        return with_district_note(answer, district)
 
     def answer_follow_up(self, *, previous: str, text: str, topic: str | None, district: str | None = None) -> Answer:
         """A follow-up ("那2022年底呢", "申请条件呢") on the previous question.
@@ -359,7 +359,7 @@ class AnswerEngine:
             if answer is None:
                 return not_covered(topic)
             answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
-        return _with_district_note(answer, district)
+        return with_district_note(answer, district)
 
     def hits(self, *, text: str, topic: str | None = None, limit: int = 8) -> list[Hit]:
         """The ranked matches of ``text`` (entries and clause sentences), for a caller that decides

@@ -273,3 +273,21 @@ async def test_nlu_sure_it_is_out_of_scope_outweighs_a_chance_word_match(text):
 async def test_a_plan_term_keeps_a_question_answered_whatever_nlu_says():
     messages, _ = await run(tracker(user("小区的电梯坏了找谁修", "out_of_scope", 1.0)))
     assert messages[0]["custom"]["answer"]["clause"] == "第9条"
+
+
+async def test_a_district_follow_up_gets_the_reports_fact_about_that_district():
+    first = user("老小区装电梯政府支不支持", "ask_elevator")
+    answered, _ = await run(tracker(first))
+    district = [{"entity": "district", "value": "钱塘区"}]
+    follow = user("那钱塘区有已经装好的吗", "ask_elevator", entities=district)
+    messages, _ = await run(tracker(first, *bot(answered), follow, slots={"topic": "elevator"}))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·民生保障" and "邻里" in messages[0]["text"]
+
+
+async def test_the_same_question_for_another_district_repeats_the_previous_answer_with_a_district_note():
+    first = user("公租房有什么政策", "ask_rental")
+    answered, _ = await run(tracker(first))
+    follow = user("那拱墅区也一样吗", "ask_rental", entities=[{"entity": "district", "value": "拱墅区"}])
+    messages, _ = await run(tracker(first, *bot(answered), follow, slots={"topic": "rental"}))
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+    assert "拱墅区" in messages[0]["text"]
