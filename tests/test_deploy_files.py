@@ -64,7 +64,7 @@ LIBRARY_VARIABLES = {
     "SANIC_PROXIES_COUNT": VENVS["rasa"] / "lib/python3.10/site-packages/sanic/config.py",  # SANIC_ + PROXIES_COUNT
     "HEALTHCHECK_URL": DOCKERFILES["app"],
 }
-SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|AES_KEY")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|AES_KEY|HASH_KEY")
 PLACEHOLDER = re.compile(r"^(CHANGE_ME)?$")
 
 
@@ -333,9 +333,11 @@ def import_closure(entries: Iterable[Path]) -> set[Path]:
     return seen
 
 
-ENV_READ = re.compile(
-    r"""(?:environ\.get\(|environ\[|getenv\(|env\.get\(|env\[|limit_from_env\()\s*["']([A-Z][A-Z0-9_]+)["']"""
-)
+READERS = r"""(?:environ\.get\(|environ\[|getenv\(|env\.get\(|env\[|limit_from_env\()\s*"""
+ENV_READ = re.compile(READERS + r"""["']([A-Z][A-Z0-9_]+)["']""")
+# A name read through a module constant: ``KEY_ENV = "SENDER_HASH_KEY"`` … ``os.environ.get(KEY_ENV, "")``.
+ENV_READ_CONSTANT = re.compile(READERS + r"([A-Z_][A-Z0-9_]*)\s*[,)\]]")
+STRING_CONSTANT = re.compile(r"""^([A-Z_][A-Z0-9_]*)\s*(?::\s*str\s*)?=\s*["']([A-Z][A-Z0-9_]+)["']""", re.M)
 SHELL_READ = re.compile(r"\$\{([A-Z][A-Z0-9_]+)")
 
 
@@ -343,7 +345,12 @@ def variables_read(files: Iterable[Path]) -> set[str]:
     found: set[str] = set()
     for path in files:
         text = path.read_text(encoding="utf-8")
-        found |= set(ENV_READ.findall(text)) if path.suffix == ".py" else set(SHELL_READ.findall(text))
+        if path.suffix == ".py":
+            constants = dict(STRING_CONSTANT.findall(text))
+            found |= set(ENV_READ.findall(text))
+            found |= {constants[name] for name in ENV_READ_CONSTANT.findall(text) if name in constants}
+        else:
+            found |= set(SHELL_READ.findall(text))
     return found
 
 
@@ -375,6 +382,7 @@ def test_the_import_and_variable_scan_sees_what_the_processes_read() -> None:
     assert len(channel_modules()) >= 2
     reads = {name: variables_read(import_closure(files)) for name, files in entries.items()}
     assert {"TRACKER_STORE_URL", "REDIS_URL", "ACTION_SERVER_URL", "RASA_TOKEN"} <= reads["rasa"]
+    assert "SENDER_HASH_KEY" in reads["rasa"]  # read through a constant (knowledge/privacy.py: SENDER_KEY_ENV)
     assert {"DATABASE_URL", "REDIS_URL", "ADMIN_USERNAME", "ADMIN_PASSWORD"} <= reads["web"]
     assert "DATABASE_URL" in reads["actions"] and "DATABASE_URL" in reads["kb-build"]
     assert ROOT / "knowledge" / "privacy.py" in import_closure(entries["rasa"])
@@ -831,7 +839,7 @@ def compose() -> dict:
 
 
 COMPOSE_TO_PROCESS = {"rasa": "rasa", "actions": "actions", "web": "web", "kb": "kb-build"}
-REQUIRED = {"POSTGRES_PASSWORD": "pw0123456789", "RASA_TOKEN": "token0123456789"}
+REQUIRED = {"POSTGRES_PASSWORD": "pw0123456789", "RASA_TOKEN": "token0123456789", "SENDER_HASH_KEY": "key0123456789"}
 
 
 def compose_env(service: dict) -> dict[str, str]:
