@@ -73,6 +73,8 @@ FOCUS = {
     "who": "谁",
 }
 _FOCUS = {name: re.compile(pattern) for name, pattern in FOCUS.items()}
+# Words only of asking (which FOCUS compares on its own), left out of the words compared for the subject.
+_ASKING = re.compile("|".join(FOCUS.values()))
 _PLACEHOLDER = re.compile(r"\[(?:身份证号|手机号|银行卡号|邮箱|QQ号|微信号)\]")
 
 
@@ -139,7 +141,8 @@ class Matcher:
         if found is None:
             if self._idf is None:
                 self._refresh()
-            found = {t: self._idf(t) for t in set(terms(without_placeholders(text)))}
+            subject = _ASKING.sub(" ", without_placeholders(text))
+            found = {t: self._idf(t) for t in set(terms(subject))}
             self._terms[text] = found
         return found
 
