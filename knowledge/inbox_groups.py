@@ -408,6 +408,11 @@ def list_groups(session: Session, matcher: Matcher, where: GroupFilter | None = 
     return views
 
 
+def member_texts(session: Session, group_id: int) -> list[str]:
+    """Every question of the group, most asked first (what attaching it would add)."""
+    return [q.text for q in _members(session, [group_id]).get(group_id, [])]
+
+
 def get_group(session: Session, group_id: int) -> InboxGroup:
     group = session.get(InboxGroup, group_id)
     if group is None:

@@ -124,12 +124,11 @@ def attach_confirm_page(
     request: web.Request, session: Session, who: tuple[StaffUser, str], *, group_id: int, faq_id: int
 ) -> web.Response:
     """What attaching would do: the entry, the phrasings it gets, and whether it is saved or proposed."""
-    tools_matcher = answer_tools(request.app).matcher
-    group = inbox_groups.group_view(session, tools_matcher, group_id)
+    group = inbox_groups.group_view(session, answer_tools(request.app).matcher, group_id)
     found = staff.get_entry(session, entry_id=faq_id)
     entry = staff.entry_dict(found)
     phrasings = inbox_groups.new_phrasings(
-        [entry["question"], *entry["alternatives"]], [e["text"] for e in group["examples"]]
+        [entry["question"], *entry["alternatives"]], inbox_groups.member_texts(session, group_id)
     )
     context = {
         "group": _shown(group),
