@@ -39,6 +39,8 @@ RUN .venv/app/bin/python deploy/seed_semantic.py \
 COPY bot/ bot/
 COPY actions/ actions/
 COPY web/ web/
+# The staff service's test box (问一句试试) shows the bot's fixed replies, which live in domain.yml.
+COPY domain.yml ./
 # Init container of the action server and the staff service on Kubernetes: waits for the KB Job.
 COPY deploy/wait_for_kb.py deploy/wait_for_kb.py
 
