@@ -6,7 +6,7 @@ Rasa 3.6 refuses to start on an unset ``${VAR}`` in endpoints.yml, so the file i
 - ``TRACKER_STORE_URL``  where conversations live, so they survive restarts:
   ``sqlite:///var/tracker.sqlite3`` (default, embedded) or ``postgresql://user:pass@host:5432/db``;
 - ``TRACKER_CACHE_EVENTS``  events each Rasa worker keeps of recent conversations in memory
-  (bot/tracker_cache.py; default 50000, about 120 MB; 0 = off);
+  (bot/tracker_cache.py; default 50000, about 140 MB; 0 = off);
 - ``REDIS_URL``          e.g. ``redis://127.0.0.1:6379/0``: the conversation lock in Redis
   (bot/lock_store.py), needed for several Sanic workers or replicas (without it: one worker and
   an in-memory lock).
