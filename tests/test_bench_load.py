@@ -240,6 +240,8 @@ def test_every_target_of_issue_16_is_judged_against_the_floor():
     assert "4 of 7 targets met." in text
     failed_turn = {**total, "stack": pooled_figures(50.0, 400.0, 17.0, 30.0, 30.0, failed=1)}
     assert "FAIL" in "\n".join(targets(failed_turn)).split("stack: one conversation")[1].splitlines()[0]
+    without_prod = "\n".join(targets({"floor": floor, "stack": total["stack"]}))
+    assert without_prod.count("NOT MEASURED") == 3 and "4 of 7 targets met." in without_prod
 
 
 def test_cpu_time_is_counted_per_process_with_its_children():
