@@ -35,6 +35,12 @@
    by new ones (a restart, an undo), it computes them all as Rasa does. Callers get their own
    copies. Only for ``ignore_rule_only_turns=False`` (RulePolicy's); otherwise Rasa's own code.
 
+7. ``EndpointConfig.request`` (every call to the action server) opens a new HTTP session, and
+   so a new TCP connection, and closes it again. ``apply()`` keeps one session per endpoint and
+   event loop (same headers, authentication and timeout as Rasa's), so calls reuse connections.
+   An idle connection is closed after ``KEEP_ALIVE_SECONDS``, well before the action server's
+   (Sanic: 5 s), so a call never goes out on a connection the server is closing.
+
 ``apply()`` runs when Rasa loads the residents' REST channel (bot/channels/rest.py), in every Rasa process.
 Each patch is written against Rasa 3.6.21's code and the module refuses to load with another Rasa.
 The conversation cache (``CachedSQLTrackerStore``) is in bot/tracker_cache.py.
@@ -42,20 +48,24 @@ The conversation cache (``CachedSQLTrackerStore``) is in bot/tracker_cache.py.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 from typing import Any
 
+import aiohttp
 import rasa
 import rasa.core.run
 from rasa.core.actions.action import RemoteAction
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
+from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
@@ -194,6 +204,39 @@ def _states_for_tracker_history(
     return [{kind: dict(sub_state) for kind, sub_state in state.items()} for state in states]  # callers edit them
 
 
+KEEP_ALIVE_SECONDS = 1.0
+_SESSION = "_rasa_speedups_session"  # the endpoint attribute holding (event loop, kept session)
+
+
+class _KeptSession:
+    """``async with`` gives the kept session and leaves it open (Rasa closes the one it made)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def _session(self: EndpointConfig) -> _KeptSession:
+    """Rasa 3.6.21's session for this endpoint (headers, basic auth, total timeout), made once per event loop."""
+    loop = asyncio.get_running_loop()
+    kept = self.__dict__.get(_SESSION)
+    if kept is None or kept[0] is not loop or kept[1].closed:
+        auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+        session = aiohttp.ClientSession(
+            headers=self.headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_SECONDS),
+        )
+        kept = self.__dict__[_SESSION] = (loop, session)
+    return _KeptSession(kept[1])
+
+
 def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign,assignment]
@@ -201,6 +244,7 @@ def apply() -> None:
     # serve_application looks the listener up when it registers it, after the channels are loaded
     rasa.core.run.load_agent_on_start = _load_agent_on_start  # type: ignore[assignment]
     Domain.states_for_tracker_history = _states_for_tracker_history  # type: ignore[method-assign]
+    EndpointConfig.session = _session  # type: ignore[method-assign,assignment]
 
 
 class TunedSQLTrackerStore(SQLTrackerStore):

@@ -312,3 +312,58 @@ def test_dialogue_states_are_rasas_while_only_new_events_are_worked_through(tmp_
     assert all(result["same"]) and len(result["same"]) > 600
     assert max(result["worked"]) > 20  # after an undo or a restart: everything again
     assert sorted(result["worked"])[len(result["worked"]) // 2] <= 2  # usually: only the new events' states
+
+
+def test_calls_to_the_action_server_reuse_their_connection(tmp_path):
+    out = run_in_rasa_env(
+        """
+        import asyncio, json
+        from aiohttp import web
+        from rasa.utils.endpoints import EndpointConfig
+        from bot import rasa_speedups
+
+        async def main():
+            seen = []
+
+            async def webhook(request):
+                body = await request.json()
+                peer = request.transport.get_extra_info("peername")
+                seen.append([peer[1], request.headers.get("Authorization"), request.headers.get("X-Test"),
+                             dict(request.query), body])
+                return web.json_response({"events": [], "responses": [{"text": str(body["n"])}]})
+
+            app = web.Application()
+            app.router.add_post("/webhook", webhook)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/webhook"
+            endpoint = EndpointConfig(url, params={"p": "1"}, headers={"X-Test": "yes"},
+                                      basic_auth={"username": "u", "password": "pw"}, token="t")
+            result = {}
+            for kind in ("stock", "patched"):
+                if kind == "patched":
+                    rasa_speedups.apply()
+                start = len(seen)
+                replies = [await endpoint.request(json={"n": n}, method="post") for n in range(5)]
+                if kind == "patched":
+                    await asyncio.sleep(rasa_speedups.KEEP_ALIVE_SECONDS + 0.5)  # idle: the connection is closed
+                    replies.append(await endpoint.request(json={"n": 5}, method="post"))
+                requests = seen[start:]
+                result[kind] = {"replies": replies, "connections": len({r[0] for r in requests}),
+                                "requests": [r[1:] for r in requests]}
+            await runner.cleanup()
+            print(json.dumps(result))
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    stock, patched = result["stock"], result["patched"]
+    assert patched["replies"][:5] == stock["replies"] and patched["requests"][:5] == stock["requests"]
+    assert stock["requests"][0][:3] == ["Basic dTpwdw==", "yes", {"p": "1", "token": "t"}]  # as Rasa sends them
+    assert stock["connections"] == 5  # Rasa: a new connection per call
+    assert patched["connections"] == 2  # one for the five calls, a new one after the idle second
+    assert patched["replies"][5] == {"events": [], "responses": [{"text": "5"}]}
