@@ -11,8 +11,9 @@ several Rasa workers.
 
 Each round starts every system cold, measures the time from process start to the first reply,
 runs the same closed-loop load (``bench/load.py``: 20 residents, 25 questions each in one
-conversation, rate limits off), then one resident alone (p50/p95 over REST), then one
-conversation of 60 turns (median reply at turns 51–60 beside turns 1–10), and stops it; rounds
+conversation, rate limits off), then one resident alone (p50/p95 over REST), then three
+conversations of 60 turns one after another (median reply at turns 51–60 beside turns 1–10),
+and stops it; rounds
 alternate the systems (floor, stack, stack-prod, floor, …) so that drift of a shared machine
 hits all of them. The CPU time of each system's processes per answered message is recorded
 (the per-core figures of docs/benchmarks.md). The report ends with issue 16's targets, each
@@ -75,7 +76,7 @@ class Measurement:
     load: LoadResult
     stores: str = ""  # tracker and lock store of this run, from its endpoints file
     single: LoadResult | None = None  # one resident alone
-    conversation: list[float | None] = dataclasses.field(default_factory=list)  # seconds per turn, one sender
+    conversations: list[list[float | None]] = dataclasses.field(default_factory=list)  # seconds per turn, per sender
     cpu: dict[str, float] = dataclasses.field(default_factory=dict)  # CPU seconds during the load, per process kind
 
 
@@ -321,26 +322,29 @@ def measure(system: str, round_no: int, server, args: argparse.Namespace, profil
                 error_markers=[APOLOGY],
             )
         )
-        conversation = asyncio.run(
-            one_conversation(url, questions, turns=args.conversation_turns, sender=f"long-{run_id}",
-                             error_markers=[APOLOGY])
-        )  # fmt: skip
+        conversations = []
+        for n in range(args.conversations):
+            sender = f"long-{n}-{run_id}"
+            conversations.append(
+                asyncio.run(one_conversation(url, questions, turns=args.conversation_turns, sender=sender,
+                                             error_markers=[APOLOGY]))
+            )  # fmt: skip
     s = load.summary()
     print(
         f"[round {round_no}] {system}: {s['throughput_msg_s']} msg/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
         f"p99 {s['p99_ms']} ms, errors {load.errors} {s['statuses'] or ''} ({s['sent']} sent, stopped by "
         f"{s['stopped_by']}); one resident p50 {single.ms(0.5):.0f} / p95 {single.ms(0.95):.0f} ms; one "
-        f"conversation turns 1–10 {turns_median(conversation, 0, 10):.0f} ms, 51–60 "
-        f"{turns_median(conversation, 50, 60):.0f} ms",
+        f"conversation turns 1–10 {turns_median(conversations, 0, 10):.0f} ms, 51–60 "
+        f"{turns_median(conversations, 50, 60):.0f} ms",
         flush=True,
     )
     cpu = cpu_used(before, after)
-    return Measurement(system, round_no, cold, load, stores(endpoints), single, conversation, cpu)
+    return Measurement(system, round_no, cold, load, stores(endpoints), single, conversations, cpu)
 
 
-def turns_median(latencies: list[float | None], start: int, end: int) -> float:
-    """Median reply in ms of turns start+1..end (answered turns only); NaN if none."""
-    answered = [x for x in latencies[start:end] if x is not None]
+def turns_median(conversations: list[list[float | None]], start: int, end: int) -> float:
+    """Median reply in ms of turns start+1..end over the conversations (answered turns only); NaN if none."""
+    answered = [x for turns in conversations for x in turns[start:end] if x is not None]
     return statistics.median(answered) * 1000 if answered else float("nan")
 
 
@@ -349,8 +353,7 @@ def pooled(runs: list[Measurement]) -> dict:
     duration = sum(r.load.duration for r in runs)
     single = [x for r in runs if r.single for x in r.single.latencies]
     answered = sum(r.load.answered for r in runs)
-    early = [x for r in runs for x in r.conversation[:10] if x is not None]
-    late = [x for r in runs for x in r.conversation[50:60] if x is not None]
+    conversations = [turns for r in runs for turns in r.conversations]
     cpu = {kind: sum(r.cpu.get(kind, 0.0) for r in runs) * 1000 / answered if answered else float("nan")
            for kind in ("rasa", "actions", "databases")}  # fmt: skip
     return {
@@ -366,9 +369,9 @@ def pooled(runs: list[Measurement]) -> dict:
         "single_p50": percentile(single, 0.50) * 1000,
         "single_p95": percentile(single, 0.95) * 1000,
         "single_errors": sum(r.single.errors for r in runs if r.single),
-        "turns_1_10": statistics.median(early) * 1000 if early else float("nan"),
-        "turns_51_60": statistics.median(late) * 1000 if late else float("nan"),
-        "conversation_failed": sum(x is None for r in runs for x in r.conversation),
+        "turns_1_10": turns_median(conversations, 0, 10),
+        "turns_51_60": turns_median(conversations, 50, 60),
+        "conversation_failed": sum(x is None for turns in conversations for x in turns),
         "cpu_ms": cpu,  # CPU ms per answered message during the load, per kind of process
     }
 
@@ -451,7 +454,8 @@ def report(runs: list[Measurement], args, setup: dict[str, str], notes: list[str
         "channel. Latencies are over the HTTP 200 replies, pooled over the rounds. Cold start is the time from "
         "process start to the first real answer (median of the rounds). Then, on the same running system: "
         f"**one resident** alone asks {args.single_messages} questions ({args.per_sender} per conversation), and "
-        f"**one conversation** of {args.conversation_turns} questions, one after another, under one sender id.",
+        f"**{args.conversations} conversations** of {args.conversation_turns} questions each, one after another, "
+        "each under its own sender id (medians over all of them).",
         "",
         "Systems:",
         "",
@@ -518,7 +522,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=600, help="counted messages per system and round")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--single-messages", type=int, default=60, help="questions of the lone resident")
-    parser.add_argument("--conversation-turns", type=int, default=60, help="questions of the one long conversation")
+    parser.add_argument("--conversation-turns", type=int, default=60, help="questions of each long conversation")
+    parser.add_argument("--conversations", type=int, default=3, help="long conversations, one after another")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="wall-clock cap of each load phase")
     parser.add_argument("--systems", default="floor,stack,stack-prod", help="comma-separated subset, in round order")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))

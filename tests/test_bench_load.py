@@ -263,3 +263,12 @@ def test_cpu_time_is_counted_per_process_with_its_children():
     used = cpu_used(before, after)
     assert used["rasa"] > 0 and used["databases"] >= 0
     assert cpu_used({"databases": {1: 5.0}}, {"databases": {2: 1.0}})["databases"] == 1.0  # 1 ended, 2 new
+
+
+def test_turn_windows_pool_every_conversation_and_skip_failed_turns():
+    from bench.stack_vs_floor import turns_median
+
+    conversations = [[0.010] * 10 + [None] * 50, [0.030] * 9 + [None] + [0.050] * 50]
+    assert turns_median(conversations, 0, 10) == pytest.approx(10.0)  # 10 of 10 ms and 9 of 30 ms
+    assert turns_median(conversations, 50, 60) == pytest.approx(50.0)
+    assert turns_median([[None] * 60], 50, 60) != turns_median([[None] * 60], 50, 60)  # NaN: nothing answered
