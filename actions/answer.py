@@ -7,6 +7,7 @@ questions the knowledge base does not cover get an honest reply.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from functools import lru_cache
@@ -43,6 +44,10 @@ def warm_up() -> None:
         answer_engine().semantic_matches(text="加装电梯")  # loads the model and the phrasings' embeddings
     except Exception:  # a missing database is reported by the first real question
         log.exception("warm-up failed")
+    # The index, jieba's dictionary and the vocabulary live as long as the process: out of the garbage
+    # collector's full runs, which walked their ~140,000 objects in 50-90 ms every few dozen messages
+    # (issue 16; Rasa's side does the same for its model, bot/rasa_speedups.py).
+    gc.freeze()
 
 
 install_log_masking()  # no log line of the action server keeps an ID or phone number (docs/SECURITY.md)
