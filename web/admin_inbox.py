@@ -27,22 +27,11 @@ from knowledge.errors import StaffError
 from knowledge.models import StaffUser
 from knowledge.proposals import needs_proposal
 from knowledge.staff import FaqInput
-from web.admin import (
-    check_csrf,
-    china_time,
-    digits,
-    entry_page,
-    form_int,
-    logged_in,
-    path_id,
-    redirect,
-    render,
-    text_field,
-    typed_fields,
-)
-from web.auth import db, session_user
+from web.admin import china_time, entry_page, form_int, path_id, redirect, render, text_field, typed_fields
+from web.auth import check_csrf, db, logged_in, session_user
 from web.errors import http_status
 from web.inbox_api import csv_response, group_filter
+from web.params import digits
 from web.trying import answer_tools, impact_of, nlu_of, question_text, setup_answer_tools, try_question
 
 routes = web.RouteTableDef()
