@@ -34,11 +34,13 @@ from knowledge.models import StaffUser
 from knowledge.publishing import content_author
 from knowledge.settings import four_eyes
 from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
-from web import keys
+from web import keys, params
 from web.api import came_over_tls, client_address
-from web.auth import SESSION_COOKIE, db, session_user
+from web.auth import CSRF_FIELD, SESSION_COOKIE, db, session_user
 from web.errors import HTTP_MESSAGES, http_status
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
+from web.params import digits
+from web.staff_request import staff_request
 from web.trying import check_takeover
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ routes = web.RouteTableDef()
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-CSRF_FIELD = "csrf_token"
 LOGIN_CSRF_COOKIE = "hz_login_csrf"
 PAGE_SIZE = 100
 # init_app keeps the start-up message under this key (a typed AppKey once web.keys has one)
@@ -81,7 +82,6 @@ NOTICES = {
     "user_enabled": "已启用该用户。",
     "logged_out": "您已退出登录。",
 }
-CSRF_MESSAGE = "安全校验失败：表单已过期或来自其他网站，操作没有执行。请返回、刷新页面后再试。"
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -110,38 +110,6 @@ def redirect(location: str, notice: str | None = None) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
 
-ACCOUNT_PAGE = "/admin/account"
-
-
-def logged_in(request: web.Request, session: Session) -> tuple[StaffUser, str]:
-    """The staff member and the session's CSRF token; not logged in → the login page.
-
-    After an admin reset the password, every page but the account page (to set a new one) and
-    logging out leads to the account page.
-    """
-    found = session_user(request, session)
-    if found is None:
-        target = "/admin/login"
-        if request.method == "GET" and request.path_qs != "/admin":
-            target += "?" + urlencode({"next": request.path_qs})
-        raise web.HTTPSeeOther(target)
-    if found[0].must_change_password and not request.path.startswith((ACCOUNT_PAGE, "/admin/logout")):
-        raise web.HTTPSeeOther(ACCOUNT_PAGE)
-    return found
-
-
-def check_csrf(form: Mapping[str, Any], expected: str) -> None:
-    sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise staff.Forbidden("csrf_failed", CSRF_MESSAGE)
-
-
-def digits(value: Any, max_len: int = 19) -> int | None:
-    """A whole number typed in ASCII digits ("²" is a digit to str.isdigit(), not to int()), else None."""
-    value = value.strip() if isinstance(value, str) else ""
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= max_len else None
-
-
 def form_int(form: Mapping[str, Any], name: str) -> int | None:
     return digits(form.get(name))
 
@@ -152,10 +120,7 @@ def text_field(form: Mapping[str, Any], name: str) -> str:
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    number = digits(request.match_info[name], max_len=10)  # routes only match digits, but of any length
-    if not staff.is_id(number):
-        raise staff.NotFound("not_found", "找不到该条目。")
-    return number
+    return params.path_id(request, name, message="找不到该条目。")
 
 
 def render(
@@ -186,6 +151,13 @@ def render(
         "status_names": STATUS_NAMES,
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+
+
+async def staff_page(request: web.Request, page: Any, **kwargs: Any) -> web.Response:
+    """``page(request, session, who, **kwargs)`` in a transaction of its own (e.g. a form shown again
+    with the problem, after the failed change was rolled back)."""
+    async with staff_request(request) as ctx:
+        return page(request, ctx.session, ctx.who, **kwargs)
 
 
 def open_proposals(request: web.Request) -> int:
@@ -399,11 +371,8 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/admin/logout")
 async def logout(request: web.Request) -> web.Response:
-    form = await request.post()
-    with db(request) as session:
-        _, csrf = logged_in(request, session)
-        check_csrf(form, csrf)
-        staff.revoke_token(session, token=request.cookies[SESSION_COOKIE])
+    async with staff_request(request) as ctx:
+        staff.revoke_token(ctx.session, token=request.cookies[SESSION_COOKIE])
     response = redirect("/admin/login", "logged_out")
     response.del_cookie(SESSION_COOKIE, path="/admin")
     raise response
@@ -425,10 +394,9 @@ async def entry_list(request: web.Request) -> web.Response:
     text = q.get("q", "").strip()
     deleted = q.get("deleted") == "1"
     page = min(digits(q.get("page"), max_len=6) or 1, 10**5)  # no list has 10**5 pages; a larger offset overflows
-    with db(request) as session:
-        who = logged_in(request, session)
+    async with staff_request(request) as ctx:
         found = staff.list_entries(
-            session,
+            ctx.session,
             topic=topic or None,
             status=status or None,
             q=text or None,
@@ -436,7 +404,7 @@ async def entry_list(request: web.Request) -> web.Response:
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
         )
-        names = accounts.display_names(session)
+        names = accounts.display_names(ctx.session)
         entries = [
             {**entry, "updated_by_name": names.get(entry["updated_by"], entry["updated_by"])}
             for entry in (staff.entry_dict(e) for e in found[:PAGE_SIZE])
@@ -455,7 +423,7 @@ async def entry_list(request: web.Request) -> web.Response:
             "next_url": page_url(page + 1) if len(found) > PAGE_SIZE else None,
             "nav": "deleted" if deleted else "faqs",
         }
-        return render(request, "list.html", context, who=who)
+        return render(request, "list.html", context, who=ctx.who)
 
 
 # -- creating and editing an entry --------------------------------------------------------
@@ -463,51 +431,43 @@ async def entry_list(request: web.Request) -> web.Response:
 
 @routes.get("/admin/faqs/new")
 async def new_entry_form(request: web.Request) -> web.Response:
-    with db(request) as session:
-        who = logged_in(request, session)
-        return entry_page(request, session, who, entry_id=None)
+    return await staff_page(request, entry_page, entry_id=None)
 
 
 @routes.post("/admin/faqs/new")
 async def create_entry(request: web.Request) -> web.Response:
     form = await request.post()
     fields, action = typed_fields(form), text_field(form, "action")
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
+    async with staff_request(request):
+        pass  # logged in, and the form is this session's
     problem: staff.StaffError | None = None
     if action != "preview":
         try:
-            with db(request) as session:
-                user, _ = logged_in(request, session)
+            async with staff_request(request) as ctx:
                 entry = staff.create_entry(
-                    session, data=FaqInput.from_mapping(fields), user=user, publish=action == "save_publish"
+                    ctx.session, data=FaqInput.from_mapping(fields), user=ctx.user, publish=action == "save_publish"
                 )
-                session.flush()
+                ctx.session.flush()
                 new_id = entry.id
         except staff.StaffError as exc:
             problem = exc
         else:
             raise redirect(f"/admin/faqs/{new_id}", "saved_published" if action == "save_publish" else "created")
-    with db(request) as session:
-        who = logged_in(request, session)
-        return entry_page(
-            request,
-            session,
-            who,
-            entry_id=None,
-            fields=fields,
-            problem=problem,
-            typed_preview=True,
-            status=http_status(problem) if problem else 200,
-        )
+    return await staff_page(
+        request,
+        entry_page,
+        entry_id=None,
+        fields=fields,
+        problem=problem,
+        typed_preview=True,
+        status=http_status(problem) if problem else 200,
+    )
 
 
 @routes.get(r"/admin/faqs/{id:\d+}")
 async def entry_form(request: web.Request) -> web.Response:
-    with db(request) as session:
-        who = logged_in(request, session)
-        return entry_page(request, session, who, entry_id=path_id(request))
+    async with staff_request(request) as ctx:
+        return entry_page(request, ctx.session, ctx.who, entry_id=path_id(request))
 
 
 @routes.post(r"/admin/faqs/{id:\d+}")
@@ -515,18 +475,16 @@ async def save_entry(request: web.Request) -> web.Response:
     """Save the form; a change someone may not make to a live answer becomes a proposal."""
     form = await request.post()
     entry_id, fields, action = path_id(request), typed_fields(form), text_field(form, "action")
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
-        staff.get_entry(session, entry_id=entry_id)  # 404 before anything else
+    async with staff_request(request) as ctx:
+        staff.get_entry(ctx.session, entry_id=entry_id)  # 404 before anything else
     problem: staff.StaffError | None = None
     if action != "preview":
         try:
             confirmed = text_field(form, "confirm_takeover") == "1"  # it answers other entries' questions
             version = form_int(form, "version")
             taken = await check_takeover(request, faq_id=entry_id, data=fields, version=version, confirmed=confirmed)
-            with db(request) as session:
-                user, _ = logged_in(request, session)
+            async with staff_request(request) as ctx:
+                session, user = ctx.session, ctx.user
                 saved = proposals.save_entry(
                     session,
                     entry_id=entry_id,
@@ -548,19 +506,16 @@ async def save_entry(request: web.Request) -> web.Response:
             if proposal_id is not None:
                 raise redirect(f"/admin/proposals/{proposal_id}", "proposed")
             raise redirect(f"/admin/faqs/{entry_id}", "saved_published" if action == "save_publish" else "saved")
-    with db(request) as session:
-        who = logged_in(request, session)
-        return entry_page(
-            request,
-            session,
-            who,
-            entry_id=entry_id,
-            fields=fields,
-            problem=problem,
-            typed_preview=True,
-            typed_version=form_int(form, "version"),
-            status=http_status(problem) if problem else 200,
-        )
+    return await staff_page(
+        request,
+        entry_page,
+        entry_id=entry_id,
+        fields=fields,
+        problem=problem,
+        typed_preview=True,
+        typed_version=form_int(form, "version"),
+        status=http_status(problem) if problem else 200,
+    )
 
 
 CONFIRMED = "confirmed"  # the second step of unpublish, delete and restore: the person saw what residents will see
@@ -642,28 +597,20 @@ async def change_entry(request: web.Request) -> web.Response:
     """Publish at once; unpublish, delete and restore after a confirmation page that says what residents will see."""
     form = await request.post()
     entry_id, action = path_id(request), request.match_info["action"]
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
-        if action != "publish" and text_field(form, CONFIRMED) != "1":
-            return confirm_page(request, session, who, entry_id=entry_id, action=action)
-    version = form_int(form, "version")
+    if action != "publish" and text_field(form, CONFIRMED) != "1":
+        return await staff_page(request, confirm_page, entry_id=entry_id, action=action)
+    which = {"entry_id": entry_id, "expected_version": form_int(form, "version")}
     try:
-        with db(request) as session:
-            user, _ = logged_in(request, session)
+        async with staff_request(request) as ctx:
             if action in ("publish", "unpublish"):
                 status = "published" if action == "publish" else "draft"
-                staff.set_status(session, entry_id=entry_id, status=status, expected_version=version, user=user)
+                staff.set_status(ctx.session, **which, status=status, user=ctx.user)
             else:
-                staff.delete_entry(
-                    session, entry_id=entry_id, expected_version=version, user=user, restore=action == "restore"
-                )
+                staff.delete_entry(ctx.session, **which, user=ctx.user, restore=action == "restore")
     except staff.NotFound:
         raise
     except staff.StaffError as exc:
-        with db(request) as session:
-            who = logged_in(request, session)
-            return entry_page(request, session, who, entry_id=entry_id, problem=exc, status=http_status(exc))
+        return await staff_page(request, entry_page, entry_id=entry_id, problem=exc, status=http_status(exc))
     notice = {"publish": "published", "unpublish": "unpublished", "delete": "deleted", "restore": "restored"}[action]
     raise redirect(f"/admin/faqs/{entry_id}", notice)
 
@@ -698,9 +645,8 @@ def history_page(
 
 @routes.get(r"/admin/faqs/{id:\d+}/history")
 async def history_view(request: web.Request) -> web.Response:
-    with db(request) as session:
-        who = logged_in(request, session)
-        return history_page(request, session, who, entry_id=path_id(request))
+    async with staff_request(request) as ctx:
+        return history_page(request, ctx.session, ctx.who, entry_id=path_id(request))
 
 
 @routes.post(r"/admin/faqs/{id:\d+}/history/{rev:\d+}/restore")
@@ -708,30 +654,25 @@ async def restore_revision(request: web.Request) -> web.Response:
     """After a confirmation: saved as "restore of version N", or proposed as such (live answer, no direct change)."""
     form = await request.post()
     entry_id = path_id(request)
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
+    async with staff_request(request) as ctx:
         if text_field(form, CONFIRMED) != "1":
             return confirm_page(
-                request, session, who, entry_id=entry_id, action="revision", revision_id=path_id(request, "rev")
+                request, ctx.session, ctx.who, entry_id=entry_id, action="revision", revision_id=path_id(request, "rev")
             )
     try:
-        with db(request) as session:
-            user, _ = logged_in(request, session)
+        async with staff_request(request) as ctx:
             saved = proposals.restore_or_propose(
-                session,
+                ctx.session,
                 entry_id=entry_id,
                 revision_id=path_id(request, "rev"),
                 expected_version=form_int(form, "version"),
-                user=user,
+                user=ctx.user,
             )
             proposal_id = saved.proposal.id if saved.proposal is not None else None
     except staff.NotFound:
         raise
     except staff.StaffError as exc:
-        with db(request) as session:
-            who = logged_in(request, session)
-            return history_page(request, session, who, entry_id=entry_id, problem=exc.message, status=http_status(exc))
+        return await staff_page(request, history_page, entry_id=entry_id, problem=exc.message, status=http_status(exc))
     if proposal_id is not None:
         raise redirect(f"/admin/proposals/{proposal_id}", "proposed")
     raise redirect(f"/admin/faqs/{entry_id}", "revision_restored")
@@ -742,18 +683,17 @@ async def restore_revision(request: web.Request) -> web.Response:
 
 @routes.get("/admin/feedback")
 async def feedback_page(request: web.Request) -> web.Response:
-    with db(request) as session:
-        who = logged_in(request, session)
+    async with staff_request(request) as ctx:
         rows = [
             {
                 **row,
                 "down_share": round(100 * row["down"] / max(1, row["up"] + row["down"])),
                 "last_at": china_time(row["last_at"]),
             }
-            for row in feedback.feedback_summary(session)
+            for row in feedback.feedback_summary(ctx.session)
         ]
-        recent = [{**item, "at": china_time(item["at"])} for item in feedback.recent_feedback(session, limit=100)]
-        return render(request, "feedback.html", {"rows": rows, "recent": recent, "nav": "feedback"}, who=who)
+        recent = [{**item, "at": china_time(item["at"])} for item in feedback.recent_feedback(ctx.session, limit=100)]
+        return render(request, "feedback.html", {"rows": rows, "recent": recent, "nav": "feedback"}, who=ctx.who)
 
 
 # -- admin only: audit log and users --------------------------------------------------------
@@ -780,14 +720,12 @@ async def audit_page(request: web.Request) -> web.Response:
         since=since,
         until=until,
     )
-    with db(request) as session:
-        who = logged_in(request, session)
-        staff.require_role(who[0], "admin")
+    async with staff_request(request, role="admin") as ctx:
         events = [
             {**event, "at": china_time(event["at"])}
-            for event in history.describe_events(session, history.audit_events(session, where=where, limit=300))
+            for event in history.describe_events(ctx.session, history.audit_events(ctx.session, where=where, limit=300))
         ]
-        people = sorted(accounts.display_names(session).items(), key=lambda item: item[1])
+        people = sorted(accounts.display_names(ctx.session).items(), key=lambda item: item[1])
         context = {
             "events": events,
             "filters": filters,
@@ -796,7 +734,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "problem": problem,
             "nav": "audit",
         }
-        return render(request, "audit.html", context, who=who, status=422 if problem else 200)
+        return render(request, "audit.html", context, who=ctx.who, status=422 if problem else 200)
 
 
 def users_page(
@@ -840,21 +778,18 @@ def users_page(
 
 @routes.get("/admin/users")
 async def users_list(request: web.Request) -> web.Response:
-    with db(request) as session:
-        return users_page(request, session, logged_in(request, session))
+    return await staff_page(request, users_page)
 
 
 @routes.post("/admin/users")
 async def add_user(request: web.Request) -> web.Response:
     form = await request.post()
     new_user = {name: text_field(form, name) for name in ("username", "role", "display_name", "department")}
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
-        staff.require_role(who[0], "admin")
+    async with staff_request(request, role="admin"):
+        pass  # an admin, and the form is this session's
     try:
-        with db(request) as session:
-            admin, _ = logged_in(request, session)
+        async with staff_request(request) as ctx:
+            session, admin = ctx.session, ctx.user
             user = staff.create_user(
                 session,
                 username=new_user["username"],
@@ -872,9 +807,7 @@ async def add_user(request: web.Request) -> web.Response:
                     department=new_user["department"],
                 )
     except staff.StaffError as exc:
-        with db(request) as session:
-            who = logged_in(request, session)
-            return users_page(request, session, who, new_user=new_user, problem=exc.message, status=http_status(exc))
+        return await staff_page(request, users_page, new_user=new_user, problem=exc.message, status=http_status(exc))
     raise redirect("/admin/users", "user_created")
 
 
@@ -897,20 +830,15 @@ async def user_status(request: web.Request) -> web.Response:
         "profile": {"display_name": text_field(form, "display_name"), "department": text_field(form, "department")},
     }[action]
     try:
-        with db(request) as session:
-            admin, csrf = logged_in(request, session)
-            check_csrf(form, csrf)
-            staff.require_role(admin, "admin")
-            user, temporary = accounts.update_user(session, username=username, actor=admin, **changes)
+        async with staff_request(request, role="admin") as ctx:
+            user, temporary = accounts.update_user(ctx.session, username=username, actor=ctx.user, **changes)
             if temporary is not None:
                 shown = (accounts.label(user.username, user.display_name, user.department), temporary)
-                return users_page(request, session, (admin, csrf), temporary=shown)
+                return users_page(request, ctx.session, ctx.who, temporary=shown)
     except (staff.Invalid, staff.Forbidden, staff.NotFound) as exc:
         if isinstance(exc, staff.Forbidden) and exc.code in ("forbidden", "csrf_failed"):
             raise
-        with db(request) as session:
-            who = logged_in(request, session)
-            return users_page(request, session, who, problem=exc.message, status=http_status(exc))
+        return await staff_page(request, users_page, problem=exc.message, status=http_status(exc))
     notice = {"disable": "user_disabled", "enable": "user_enabled", "role": "role_changed", "profile": "user_saved"}
     raise redirect("/admin/users", notice[action])
 

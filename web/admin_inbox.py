@@ -27,22 +27,12 @@ from knowledge.errors import StaffError
 from knowledge.models import StaffUser
 from knowledge.proposals import needs_proposal
 from knowledge.staff import FaqInput
-from web.admin import (
-    check_csrf,
-    china_time,
-    digits,
-    entry_page,
-    form_int,
-    logged_in,
-    path_id,
-    redirect,
-    render,
-    text_field,
-    typed_fields,
-)
-from web.auth import db, session_user
+from web.admin import china_time, entry_page, form_int, path_id, redirect, render, staff_page, text_field, typed_fields
+from web.auth import check_csrf, db, logged_in, session_user
 from web.errors import http_status
 from web.inbox_api import csv_response, group_filter
+from web.params import digits
+from web.staff_request import staff_request
 from web.trying import answer_tools, impact_of, nlu_of, question_text, setup_answer_tools, try_question
 
 routes = web.RouteTableDef()
@@ -245,11 +235,9 @@ async def impact_view(request: web.Request) -> web.Response:
     form = await request.post()
     faq_id = path_id(request) if "id" in request.match_info else None
     fields = typed_fields(form)
-    with db(request) as session:
-        who = logged_in(request, session)
-        check_csrf(form, who[1])
+    async with staff_request(request) as ctx:
         if faq_id is not None:
-            staff.get_entry(session, entry_id=faq_id)  # 404 first
+            staff.get_entry(ctx.session, entry_id=faq_id)  # 404 first
     problem: StaffError | None = None
     changed: list[dict[str, Any]] = []
     try:
@@ -264,19 +252,16 @@ async def impact_view(request: web.Request) -> web.Response:
     with warnings.catch_warnings():  # aiohttp_jinja2's per-request context lives under its plain string key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = {"impact": shown}  # read by impact_panel.html
-    with db(request) as session:
-        who = logged_in(request, session)
-        return entry_page(
-            request,
-            session,
-            who,
-            entry_id=faq_id,
-            fields=fields,
-            problem=problem,
-            typed_preview=True,
-            typed_version=form_int(form, "version"),
-            status=http_status(problem) if problem else 200,
-        )
+    return await staff_page(
+        request,
+        entry_page,
+        entry_id=faq_id,
+        fields=fields,
+        problem=problem,
+        typed_preview=True,
+        typed_version=form_int(form, "version"),
+        status=http_status(problem) if problem else 200,
+    )
 
 
 def setup_inbox(app: web.Application) -> None:

@@ -25,20 +25,9 @@ from knowledge.answering import Answer, source_line
 from knowledge.models import StaffUser
 from knowledge.settings import four_eyes
 from knowledge.staff import ROLES
-from web.admin import (
-    ACCOUNT_PAGE,
-    bot_message,
-    check_csrf,
-    china_time,
-    form_int,
-    logged_in,
-    path_id,
-    redirect,
-    render,
-    text_field,
-)
+from web.admin import bot_message, china_time, form_int, path_id, redirect, render, text_field
 from web.api import client_address
-from web.auth import SESSION_COOKIE, db
+from web.auth import ACCOUNT_PAGE, SESSION_COOKIE, check_csrf, db, logged_in
 from web.errors import http_status
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
 

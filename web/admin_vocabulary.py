@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from knowledge import staff, vocabulary
 from knowledge.models import StaffUser
-from web.admin import check_csrf, form_int, logged_in, path_id, redirect, render, text_field
-from web.auth import db
+from web.admin import form_int, path_id, redirect, render, text_field
+from web.auth import check_csrf, db, logged_in
 
 routes = web.RouteTableDef()
 

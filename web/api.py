@@ -17,9 +17,11 @@ from knowledge import accounts, feedback, history, impact, inbox, proposals, que
 from knowledge.answering import Answer, source_line
 from knowledge.models import StaffUser
 from knowledge.staff import FaqInput, Invalid
-from web.auth import api_user, db
+from web.auth import db
 from web.errors import json_error
 from web.keys import FEEDBACK_LIMITER, LOGIN_LIMITER, OPENAPI_JSON, SESSIONMAKER
+from web.params import path_id, path_number, query_id
+from web.staff_request import staff_request
 from web.trying import check_takeover
 
 routes = web.RouteTableDef()
@@ -36,29 +38,8 @@ async def body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def path_number(request: web.Request, name: str = "id") -> int | None:
-    """The positive id in the path, or None (letters, "²", a number beyond any row's id)."""
-    value = request.match_info[name]
-    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
-    return number if staff.is_id(number) else None
-
-
-def query_id(request: web.Request, name: str) -> int | None:
-    """An optional positive id in the query string (``?faq_id=``), None when absent; 422 otherwise."""
-    value = request.query.get(name) or ""
-    if not value:
-        return None
-    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
-    if not staff.is_id(number):
-        raise Invalid(f"invalid_{name}", f"{name} 必须是正整数。")
-    return number
-
-
 def entry_id(request: web.Request) -> int:
-    number = path_number(request)
-    if number is None:
-        raise staff.NotFound("not_found", "找不到该条目：编号必须是正整数。")
-    return number
+    return path_id(request, message="找不到该条目：编号必须是正整数。")
 
 
 def trusted_proxies() -> int:
@@ -138,9 +119,8 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/logout")
 async def logout(request: web.Request) -> web.Response:
-    with db(request) as session:
-        api_user(request, session)
-        staff.revoke_token(session, token=request.headers["Authorization"].split(" ", 1)[1].strip())
+    async with staff_request(request) as ctx:
+        staff.revoke_token(ctx.session, token=request.headers["Authorization"].split(" ", 1)[1].strip())
     return web.json_response({"ok": True})
 
 
@@ -152,10 +132,9 @@ async def list_faqs(request: web.Request) -> web.Response:
         raise Invalid("invalid_topic", f"主题必须是 {'、'.join(staff.TOPICS)} 之一。")
     if status and status not in ("draft", "published"):
         raise Invalid("invalid_status", "状态必须是 draft 或 published。")
-    with db(request) as session:
-        api_user(request, session)
+    async with staff_request(request) as ctx:
         entries = staff.list_entries(
-            session, topic=topic, status=status, q=q.get("q"), deleted=q.get("deleted") in ("1", "true")
+            ctx.session, topic=topic, status=status, q=q.get("q"), deleted=q.get("deleted") in ("1", "true")
         )
         return web.json_response({"items": [staff.entry_dict(e) for e in entries], "count": len(entries)})
 
@@ -163,19 +142,17 @@ async def list_faqs(request: web.Request) -> web.Response:
 @routes.post("/api/v1/faqs")
 async def create_faq(request: web.Request) -> web.Response:
     data = await body(request)
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
         entry = staff.create_entry(
-            session, data=FaqInput.from_mapping(data), user=user, publish=data.get("status") == "published"
+            ctx.session, data=FaqInput.from_mapping(data), user=ctx.user, publish=data.get("status") == "published"
         )
         return web.json_response(staff.entry_dict(entry), status=201)
 
 
 @routes.get("/api/v1/faqs/{id}")
 async def get_faq(request: web.Request) -> web.Response:
-    with db(request) as session:
-        api_user(request, session)
-        entry = staff.get_entry(session, entry_id=entry_id(request))
+    async with staff_request(request) as ctx:
+        entry = staff.get_entry(ctx.session, entry_id=entry_id(request))
         return web.json_response({**staff.entry_dict(entry), "preview": preview(entry)})
 
 
@@ -195,22 +172,21 @@ async def update_faq(request: web.Request) -> web.Response:
     taken = await check_takeover(
         request, faq_id=entry_id(request), data=data, version=data.get("version"), confirmed=confirmed
     )
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
         saved = proposals.save_entry(
-            session,
+            ctx.session,
             entry_id=entry_id(request),
             data=FaqInput.from_mapping(data),
             expected_version=data.get("version"),
-            user=user,
+            user=ctx.user,
         )
-        impact.audit_confirmation(session, user=user, entry_id=entry_id(request), taken=taken)
+        impact.audit_confirmation(ctx.session, user=ctx.user, entry_id=entry_id(request), taken=taken)
         if saved.proposal is not None:
-            return proposal_reply(session, saved.proposal)
+            return proposal_reply(ctx.session, saved.proposal)
         entry = saved.entry
         if data.get("status") in ("draft", "published") and data["status"] != entry.status:
             entry = staff.set_status(
-                session, entry_id=entry.id, status=data["status"], expected_version=entry.version, user=user
+                ctx.session, entry_id=entry.id, status=data["status"], expected_version=entry.version, user=ctx.user
             )
         return web.json_response(staff.entry_dict(entry))
 
@@ -220,11 +196,10 @@ async def delete_faq(request: web.Request) -> web.Response:
     version = request.query.get("version")
     if request.can_read_body:
         version = (await body(request)).get("version", version)
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
         if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 19:
             version = int(version)  # anything else is refused by delete_entry (version must be an integer)
-        entry = staff.delete_entry(session, entry_id=entry_id(request), expected_version=version, user=user)
+        entry = staff.delete_entry(ctx.session, entry_id=entry_id(request), expected_version=version, user=ctx.user)
         return web.json_response(staff.entry_dict(entry))
 
 
@@ -232,50 +207,43 @@ async def delete_faq(request: web.Request) -> web.Response:
 async def change_status(request: web.Request) -> web.Response:
     data = await body(request)
     action = request.match_info["action"]
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
+        which = {"entry_id": entry_id(request), "expected_version": data.get("version"), "user": ctx.user}
         if action == "restore":
-            entry = staff.delete_entry(
-                session, entry_id=entry_id(request), expected_version=data.get("version"), user=user, restore=True
-            )
+            entry = staff.delete_entry(ctx.session, **which, restore=True)
         else:
             status = "published" if action == "publish" else "draft"
-            entry = staff.set_status(
-                session, entry_id=entry_id(request), status=status, expected_version=data.get("version"), user=user
-            )
+            entry = staff.set_status(ctx.session, **which, status=status)
         return web.json_response(staff.entry_dict(entry))
 
 
 @routes.get("/api/v1/faqs/{id}/revisions")
 async def list_revisions(request: web.Request) -> web.Response:
-    with db(request) as session:
-        api_user(request, session)
-        return web.json_response({"items": history.revision_items(session, entry_id=entry_id(request))})
+    async with staff_request(request) as ctx:
+        return web.json_response({"items": history.revision_items(ctx.session, entry_id=entry_id(request))})
 
 
 @routes.post("/api/v1/faqs/{id}/revisions/{rev}/restore")
 async def restore_revision(request: web.Request) -> web.Response:
     data = await body(request)
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
         revision_id = path_number(request, "rev") or -1
         saved = proposals.restore_or_propose(
-            session,
+            ctx.session,
             entry_id=entry_id(request),
             revision_id=revision_id,
             expected_version=data.get("version"),
-            user=user,
+            user=ctx.user,
         )
         if saved.proposal is not None:
-            return proposal_reply(session, saved.proposal)
+            return proposal_reply(ctx.session, saved.proposal)
         return web.json_response(staff.entry_dict(saved.entry))
 
 
 @routes.get("/api/v1/clauses")
 async def list_clauses(request: web.Request) -> web.Response:
-    with db(request) as session:
-        api_user(request, session)
-        clauses = queries.all_clauses(session)
+    async with staff_request(request) as ctx:
+        clauses = queries.all_clauses(ctx.session)
         return web.json_response(
             {"items": [{"ref": c.ref, "title": c.title, "text": c.text, "topics": c.topics} for c in clauses]}
         )
@@ -283,9 +251,8 @@ async def list_clauses(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/inbox")
 async def list_inbox(request: web.Request) -> web.Response:
-    with db(request) as session:
-        api_user(request, session)
-        rows = inbox.open_questions(session)
+    async with staff_request(request) as ctx:
+        rows = inbox.open_questions(ctx.session)
         items = [
             {
                 "id": r.id,
@@ -301,12 +268,11 @@ async def list_inbox(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/inbox/{id}/{action:dismiss|draft}")
 async def handle_inbox(request: web.Request) -> web.Response:
-    with db(request) as session:
-        user = api_user(request, session)
+    async with staff_request(request) as ctx:
         if request.match_info["action"] == "dismiss":
-            inbox.dismiss(session, question_id=entry_id(request), user=user)
+            inbox.dismiss(ctx.session, question_id=entry_id(request), user=ctx.user)
             return web.json_response({"ok": True})
-        faq_id = inbox.make_draft(session, question_id=entry_id(request), user=user)
+        faq_id = inbox.make_draft(ctx.session, question_id=entry_id(request), user=ctx.user)
         return web.json_response({"ok": True, "faq_id": faq_id}, status=201)
 
 
@@ -331,10 +297,9 @@ async def post_feedback(request: web.Request) -> web.Response:
 @routes.get("/api/v1/feedback")
 async def feedback_summary(request: web.Request) -> web.Response:
     """Per entry (``items``, the worst share of 没帮助 first) and one by one (``recent``, newest first)."""
-    with db(request) as session:
-        api_user(request, session)
+    async with staff_request(request) as ctx:
         return web.json_response(
-            {"items": feedback.feedback_summary(session), "recent": feedback.recent_feedback(session)}
+            {"items": feedback.feedback_summary(ctx.session), "recent": feedback.recent_feedback(ctx.session)}
         )
 
 
@@ -359,18 +324,16 @@ def audit_filter(request: web.Request) -> history.AuditFilter:
 async def audit_log(request: web.Request) -> web.Response:
     """The latest 500 lines matching the filters, newest first, with names and a summary in Chinese."""
     where = audit_filter(request)
-    with db(request) as session:
-        staff.require_role(api_user(request, session), "admin")
-        items = history.describe_events(session, history.audit_events(session, where=where))
+    async with staff_request(request, role="admin") as ctx:
+        items = history.describe_events(ctx.session, history.audit_events(ctx.session, where=where))
         return web.json_response({"items": items})
 
 
 @routes.post("/api/v1/users")
 async def create_user(request: web.Request) -> web.Response:
     data = await body(request)
-    with db(request) as session:
-        admin = api_user(request, session)
-        staff.require_role(admin, "admin")
+    async with staff_request(request, role="admin") as ctx:
+        session, admin = ctx.session, ctx.user
         user = staff.create_user(
             session,
             username=str(data.get("username") or ""),
@@ -406,12 +369,11 @@ async def update_user(request: web.Request) -> web.Response:
         raise Invalid("invalid_body", "reset_password 必须是 true 或 false。")
     if data.get("role") is not None and not isinstance(data["role"], str):
         raise Invalid("invalid_role", f"角色必须是 {'、'.join(staff.ROLES)} 之一。")
-    with db(request) as session:
-        actor = api_user(request, session)
+    async with staff_request(request) as ctx:
         user, temporary = accounts.update_user(
-            session,
+            ctx.session,
             username=request.match_info["username"],
-            actor=actor,
+            actor=ctx.user,
             role=data.get("role"),
             disabled=data.get("disabled"),
             reset_password=data.get("reset_password") is True,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hmac
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy.orm import Session
@@ -47,3 +50,31 @@ def session_user(request: web.Request, session: Session) -> tuple[StaffUser, str
         return None
     found = resolve_token(session, token=token, kind="session")
     return (found.user, found.csrf_token or "") if found else None
+
+
+CSRF_FIELD = "csrf_token"
+CSRF_MESSAGE = "安全校验失败：表单已过期或来自其他网站，操作没有执行。请返回、刷新页面后再试。"
+ACCOUNT_PAGE = "/admin/account"
+
+
+def logged_in(request: web.Request, session: Session) -> tuple[StaffUser, str]:
+    """The staff member and the session's CSRF token; not logged in → the login page.
+
+    After an admin reset the password, every page but the account page (to set a new one) and
+    logging out leads to the account page.
+    """
+    found = session_user(request, session)
+    if found is None:
+        target = "/admin/login"
+        if request.method == "GET" and request.path_qs != "/admin":
+            target += "?" + urlencode({"next": request.path_qs})
+        raise web.HTTPSeeOther(target)
+    if found[0].must_change_password and not request.path.startswith((ACCOUNT_PAGE, "/admin/logout")):
+        raise web.HTTPSeeOther(ACCOUNT_PAGE)
+    return found
+
+
+def check_csrf(form: Mapping[str, Any], expected: str) -> None:
+    sent = form.get(CSRF_FIELD)
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Forbidden("csrf_failed", CSRF_MESSAGE)

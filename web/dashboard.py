@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge import stats
 from knowledge.review_dates import RENEWAL, overdue_entries, today
 from knowledge.topics import TOPICS
-from web.admin import logged_in, render
-from web.auth import api_user, db
+from web.admin import render
+from web.auth import api_user, db, logged_in
 from web.keys import SESSIONMAKER
 
 routes = web.RouteTableDef()

@@ -27,14 +27,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from knowledge import handoff
-from knowledge.errors import NotFound, StaffError
+from knowledge.errors import StaffError
 from knowledge.models import Clause, Document, FaqEntry, utcnow
 from knowledge.ratelimit import RateLimiter, limit_from_env
 from knowledge.staff import as_utc
-from web import handoff_push
-from web.admin import check_csrf, logged_in, path_id, redirect, render, text_field
-from web.api import body, client_address, path_number
-from web.auth import api_user, db
+from web import handoff_push, params
+from web.admin import path_id, redirect, render, text_field
+from web.api import body, client_address
+from web.auth import api_user, check_csrf, db, logged_in
 from web.errors import http_status, json_error
 from web.keys import SESSIONMAKER
 
@@ -65,10 +65,7 @@ TOLD_BY = {"claim": "system", "reply": "staff", "close": "system"}
 
 
 def handoff_id(request: web.Request) -> int:
-    number = path_number(request)
-    if number is None:
-        raise NotFound("not_found", "找不到该人工服务对话：编号必须是正整数。")
-    return number
+    return params.path_id(request, message="找不到该人工服务对话：编号必须是正整数。")
 
 
 # -- JSON API ----------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from knowledge import impact, inbox_groups, staff
-from knowledge.errors import Invalid, NotFound
+from knowledge.errors import Invalid
 from knowledge.staff import FaqInput
-from web.api import body, entry_id, path_number, proposal_reply
+from web.api import body, entry_id, proposal_reply
 from web.auth import api_user, db
+from web.params import path_id
 from web.trying import answer_tools, impact_of, nlu_of, question_text, try_question
 
 routes = web.RouteTableDef()
@@ -31,10 +32,7 @@ MAX_LIMIT = 500
 
 
 def group_id(request: web.Request) -> int:
-    number = path_number(request)
-    if number is None:
-        raise NotFound("group_not_found", "找不到该问题组：编号必须是正整数。")
-    return number
+    return path_id(request, code="group_not_found", message="找不到该问题组：编号必须是正整数。")
 
 
 def _number(value: str | None, name: str, default: int, maximum: int) -> int:

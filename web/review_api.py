@@ -16,20 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from knowledge import accounts, proposals, staff
-from knowledge.errors import Invalid, NotFound
-from web.api import body, client_address, path_number, preview, query_id
+from knowledge.errors import Invalid
+from web.api import body, client_address, preview
 from web.auth import api_user, db
 from web.errors import json_error
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
+from web.params import path_id, query_id
 
 routes = web.RouteTableDef()
 
 
 def proposal_id(request: web.Request) -> int:
-    number = path_number(request)
-    if number is None:
-        raise NotFound("proposal_not_found", "找不到该修改提议：编号必须是正整数。")
-    return number
+    return path_id(request, code="proposal_not_found", message="找不到该修改提议：编号必须是正整数。")
 
 
 @routes.get("/api/v1/proposals")

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from knowledge import review_dates, staff
 from web import admin
-from web.admin import check_csrf, entry_page, logged_in, path_id, redirect, text_field
+from web.admin import entry_page, path_id, redirect, text_field
 from web.api import body, entry_id
-from web.auth import api_user, db
+from web.auth import api_user, check_csrf, db, logged_in
 from web.errors import http_status
 
 routes = web.RouteTableDef()

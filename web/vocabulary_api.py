@@ -11,18 +11,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from knowledge import vocabulary
-from knowledge.staff import NotFound
-from web.api import body, path_number
+from web.api import body
 from web.auth import api_user, db
+from web.params import path_id
 
 routes = web.RouteTableDef()
 
 
 def term_id(request: web.Request) -> int:
-    number = path_number(request)
-    if number is None:
-        raise NotFound("not_found", "找不到该词条：编号必须是正整数。")
-    return number
+    return path_id(request, message="找不到该词条：编号必须是正整数。")
 
 
 def version_of(value: object) -> object:
