@@ -330,20 +330,26 @@ async def login_form(request: web.Request) -> web.Response:
     return login_page(request)
 
 
-@routes.post("/admin/login")
-async def login(request: web.Request) -> web.Response:
-    form = await request.post()
-    username, password = text_field(form, "username"), text_field(form, "password")
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    sent = text_field(form, CSRF_FIELD)
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        problem = "安全校验失败：登录页面已过期，或浏览器禁用了 Cookie。请重新登录。"
-        return login_page(request, username=username, problem=problem, status=403)
-    if not username.strip() or not password:
-        return login_page(request, username=username, problem="请输入用户名和密码。", status=422)
-    if not await request.app[LOGIN_LIMITER].allow(client_address(request)):
-        return login_page(request, username=username, problem="登录尝试太频繁，请稍后再试。", status=429)
+class LoginRefused(Exception):
+    """Why a login form was refused, in Chinese, with its HTTP status."""
 
+    def __init__(self, problem: str, status: int) -> None:
+        super().__init__(problem)
+        self.problem, self.status = problem, status
+
+
+async def log_in_from_form(request: web.Request, form: Any, *, stale_page: str) -> str:
+    """What every login form passes (the login page, and the expired-session page that keeps a
+    form's typed text): the login CSRF cookie, both fields, the rate limit, the password. Returns a
+    new session token; raises LoginRefused (``stale_page`` is the problem when the cookie is wrong)."""
+    username, password = text_field(form, "username"), text_field(form, "password")
+    expected, sent = request.cookies.get(LOGIN_CSRF_COOKIE, ""), text_field(form, CSRF_FIELD)
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise LoginRefused(stale_page, 403)
+    if not username.strip() or not password:
+        raise LoginRefused("请输入用户名和密码。", 422)
+    if not await request.app[LOGIN_LIMITER].allow(client_address(request)):
+        raise LoginRefused("登录尝试太频繁，请稍后再试。", 429)
     try:
         token, _ = await asyncio.to_thread(
             staff.log_in,
@@ -354,8 +360,12 @@ async def login(request: web.Request) -> web.Response:
             address=client_address(request),
         )
     except staff.Unauthorized as exc:
-        return login_page(request, username=username, problem=exc.message, status=401)
-    response = web.HTTPSeeOther(safe_next(text_field(form, "next")))
+        raise LoginRefused(exc.message, 401) from None
+    return token
+
+
+def start_session(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """The session cookie for a new login, and the login page's CSRF cookie gone."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -366,6 +376,21 @@ async def login(request: web.Request) -> web.Response:
         max_age=int(staff.TOKEN_TTL["session"].total_seconds()),
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+
+
+@routes.post("/admin/login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        token = await log_in_from_form(
+            request, form, stale_page="安全校验失败：登录页面已过期，或浏览器禁用了 Cookie。请重新登录。"
+        )
+    except LoginRefused as refused:
+        return login_page(
+            request, username=text_field(form, "username"), problem=refused.problem, status=refused.status
+        )
+    response = web.HTTPSeeOther(safe_next(text_field(form, "next")))
+    start_session(request, response, token)
     raise response
 
 

@@ -20,8 +20,6 @@ carried at all and gets the plain redirect to the login page as before.
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,10 +31,18 @@ from sqlalchemy.orm import Session
 
 from knowledge import staff
 from knowledge.models import StaffToken, StaffUser
-from web.admin import CSRF_FIELD, LOGIN_CSRF_COOKIE, render, safe_next, text_field
-from web.api import came_over_tls, client_address
-from web.auth import SESSION_COOKIE, db, session_user
-from web.keys import LOGIN_LIMITER, SESSIONMAKER
+from web.admin import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    LoginRefused,
+    log_in_from_form,
+    render,
+    safe_next,
+    start_session,
+    text_field,
+)
+from web.api import came_over_tls
+from web.auth import db, session_user
 
 RESUME_PATH = "/admin/login/resume"
 NOT_CARRIED = ("/admin/login", RESUME_PATH, "/admin/logout")
@@ -158,7 +164,7 @@ def resume_target(value: str) -> str | None:
 async def resume(request: web.Request) -> web.Response:
     """Log in from the expired page; then offer the carried form again, with the new session's token."""
     form = await request.post()
-    username, password = text_field(form, "username"), text_field(form, "password")
+    username = text_field(form, "username")
     fields = [(n.removeprefix(CARRIED_PREFIX), v) for n, v in form.items() if n.startswith(CARRIED_PREFIX)]
     resume_to, old_csrf = resume_target(text_field(form, "resume_to")), text_field(form, "old_csrf")
     if resume_to is None or any(not isinstance(v, str) for _, v in fields):
@@ -175,24 +181,12 @@ async def resume(request: web.Request) -> web.Response:
             status=status,
         )
 
-    expected, sent = request.cookies.get(LOGIN_CSRF_COOKIE, ""), text_field(form, CSRF_FIELD)
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return again("安全校验失败：页面已过期，或浏览器禁用了 Cookie。请再次输入密码登录。", 403)
-    if not username.strip() or not password:
-        return again("请输入用户名和密码。", 422)
-    if not await request.app[LOGIN_LIMITER].allow(client_address(request)):
-        return again("登录尝试太频繁，请稍后再试。", 429)
     try:
-        token, _ = await asyncio.to_thread(
-            staff.log_in,
-            request.app[SESSIONMAKER],
-            username=username,
-            password=password,
-            kind="session",
-            address=client_address(request),
+        token = await log_in_from_form(
+            request, form, stale_page="安全校验失败：页面已过期，或浏览器禁用了 Cookie。请再次输入密码登录。"
         )
-    except staff.Unauthorized as exc:
-        return again(exc.message, 401)
+    except LoginRefused as refused:
+        return again(refused.problem, refused.status)
     with db(request) as session:
         found = staff.resolve_token(session, token=token, kind="session")
         assert found is not None  # issued a moment ago
@@ -209,16 +203,7 @@ async def resume(request: web.Request) -> web.Response:
             "nav": "",
         }
         response = render(request, "session_resume.html", context, who=(user, csrf))
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        path="/admin",
-        secure=came_over_tls(request),
-        max_age=int(staff.TOKEN_TTL["session"].total_seconds()),
-    )
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+    start_session(request, response, token)
     return response
 
 
