@@ -222,9 +222,9 @@ class FakeWeChat:
             return [s for s in self.sends if s["payload"].get("touser") == user]
 
 
-@pytest.fixture(scope="module")
-def fake_wechat() -> Iterator[FakeWeChat]:
-    fake, port = FakeWeChat(), free_port()
+def serving(fake: FakeWeChat) -> Iterator[FakeWeChat]:
+    """Run a fake WeChat server on its own thread and event loop until the generator is closed."""
+    port = free_port()
     fake.url = f"http://127.0.0.1:{port}"
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(fake.app())
@@ -245,6 +245,11 @@ def fake_wechat() -> Iterator[FakeWeChat]:
     yield fake
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def fake_wechat() -> Iterator[FakeWeChat]:
+    yield from serving(FakeWeChat())
 
 
 # ---------------------------------------------------------------- the real servers

@@ -13,8 +13,6 @@ not by waiting.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,8 +27,8 @@ from knowledge import handoff
 from knowledge.build import build
 from knowledge.db import get_engine, session_scope
 from knowledge.models import AuditEvent, Handoff, HandoffMessage, utcnow
-from tests.stack import Stack, free_port
-from tests.test_wechat import APPID, SECRET, TOKEN, FakeWeChat, new_user, parse, post_plain, text_xml
+from tests.stack import Stack
+from tests.test_wechat import APPID, SECRET, TOKEN, FakeWeChat, new_user, parse, post_plain, serving, text_xml
 
 pytestmark = pytest.mark.e2e
 
@@ -67,27 +65,7 @@ class WindowedWeChat(FakeWeChat):
 
 @pytest.fixture(scope="module")
 def wechat() -> Iterator[WindowedWeChat]:
-    fake, port = WindowedWeChat(), free_port()
-    fake.url = f"http://127.0.0.1:{port}"
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(fake.app())
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield fake
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    yield from serving(WindowedWeChat())
 
 
 @pytest.fixture(scope="module")
