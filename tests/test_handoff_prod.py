@@ -10,6 +10,7 @@ nobody claims in time, the sweepers of both processes race for it and the reside
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 import uuid
@@ -24,6 +25,7 @@ from sqlalchemy import select, update
 from knowledge import handoff
 from knowledge.db import session_scope
 from knowledge.models import AuditEvent, Handoff, HandoffMessage, utcnow
+from knowledge.privacy import contains_personal_data, pseudonymous_sender
 from knowledge.staff import create_user
 from tests.stack import APP_PYTHON, PROJECT_ROOT, Stack, free_port, said, stop
 from tests.test_prod_mode import databases, prod_stack  # noqa: F401  (a fixture)
@@ -75,6 +77,17 @@ def token(web_url: str, who: tuple[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
+def widget_sender(*, reads_as_a_phone: bool = False) -> str:
+    """A sender id as the widget makes it (``web-`` + 32 random hex). About 1 in 600 of those holds a
+    run of digits that reads as a phone number, and the REST channel then names the conversation
+    ``anon-<keyed hash>``: ``reads_as_a_phone`` makes one such on purpose."""
+    if not reads_as_a_phone:
+        return f"web-{uuid.uuid4().hex}"
+    sender = f"web-ab138{random.randrange(10**8):08d}f{uuid.uuid4().hex[:18]}"
+    assert contains_personal_data(sender)
+    return sender
+
+
 def poll(web_url: str, sender: str, after: int | None = None) -> dict:
     query = f"?after={after}" if after is not None else ""
     reply = requests.get(f"{web_url}/webchat/{sender}/messages{query}", timeout=30)
@@ -94,12 +107,13 @@ def test_a_hand_off_started_through_one_worker_is_answered_through_the_other(
     reviewer_on_first = token(first, REVIEWER)
     assert requests.post(f"{second}/api/v1/duty", json={"on": True}, headers=admin_on_second, timeout=30).ok
 
-    sender = f"web-{uuid.uuid4().hex}"
+    sender = widget_sender()
+    conversation = pseudonymous_sender(sender)  # the id the hand-off is stored under (sender, nearly always)
     assert says(stack, sender, "我要投诉，找个人") == handoff.CONNECTING  # Rasa, either worker
     assert says(stack, sender, "电梯加装的事情邻居一直不同意") == handoff.WAITING_ACK
 
     waiting = requests.get(f"{first}/api/v1/handoffs?status=waiting", headers=admin_on_first, timeout=30).json()
-    (item,) = [i for i in waiting["items"] if i["sender"] == sender]
+    (item,) = [i for i in waiting["items"] if i["sender"] == conversation]
     assert item["transcript"][-1]["text"] == "电梯加装的事情邻居一直不同意"
     assert poll(second, sender)["handoff"] == "waiting"
 
@@ -125,7 +139,7 @@ def test_a_hand_off_started_through_one_worker_is_answered_through_the_other(
     for words in ("翠苑一区", "3幢", "谢谢"):  # each through whichever Rasa and action worker takes it
         assert says(stack, sender, words) == handoff.ACTIVE_ACK
     active = requests.get(f"{second}/api/v1/handoffs?status=active", headers=admin_on_second, timeout=30).json()
-    (item,) = [i for i in active["items"] if i["sender"] == sender]
+    (item,) = [i for i in active["items"] if i["sender"] == conversation]
     assert [m["text"] for m in item["transcript"] if m["from"] == "resident"][-3:] == ["翠苑一区", "3幢", "谢谢"]
 
     closed = requests.post(f"{first}/api/v1/handoffs/{item['id']}/close", headers=admin_on_first, timeout=30)
@@ -141,24 +155,26 @@ def test_both_sweepers_race_for_a_timed_out_hand_off_and_the_resident_is_told_on
 ) -> None:
     stack, second = prod
     assert requests.post(f"{second}/api/v1/duty", json={"on": True}, headers=token(second, stack.admin), timeout=30).ok
-    senders = [f"web-{uuid.uuid4().hex}" for _ in range(4)]
+    senders = [widget_sender() for _ in range(3)] + [widget_sender(reads_as_a_phone=True)]
+    conversations = [pseudonymous_sender(sender) for sender in senders]  # as the REST channel names them
+    assert conversations[-1].startswith("anon-")
     for sender in senders:
         assert says(stack, sender, "转人工") == handoff.CONNECTING
     with session_scope(databases[0]) as session:  # as if nobody had claimed them for an hour
         session.execute(
-            update(Handoff).where(Handoff.sender.in_(senders)).values(waiting_since=utcnow() - timedelta(hours=1))
+            update(Handoff).where(Handoff.sender.in_(conversations)).values(waiting_since=utcnow() - timedelta(hours=1))
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with session_scope(databases[0]) as session:
             open_ = session.scalars(
-                select(Handoff).where(Handoff.sender.in_(senders), Handoff.status != "closed")
+                select(Handoff).where(Handoff.sender.in_(conversations), Handoff.status != "closed")
             ).all()
         if not open_:
             break
         time.sleep(0.2)
     with session_scope(databases[0]) as session:
-        ids = [h.id for h in session.scalars(select(Handoff).where(Handoff.sender.in_(senders)))]
+        ids = [h.id for h in session.scalars(select(Handoff).where(Handoff.sender.in_(conversations)))]
         assert len(ids) == 4
         told = session.scalars(
             select(HandoffMessage.handoff_id).where(
@@ -172,7 +188,7 @@ def test_both_sweepers_race_for_a_timed_out_hand_off_and_the_resident_is_told_on
             )
         ).all()
         assert len(timeouts) == 4
-    for sender in senders:
+    for sender in senders:  # each widget polls with its own id, the one whose id reads as a phone too
         assert [m["text"] for m in poll(stack.web_url, sender, after=0)["messages"]] == [handoff.TIMED_OUT]
     logs = "".join(p.read_text(errors="replace") for p in Path(stack.workdir).glob("web*.log"))
     assert "hand-off sweep failed" not in logs

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from knowledge import handoff
 from knowledge.errors import StaffError
 from knowledge.models import Clause, Document, FaqEntry, utcnow
+from knowledge.privacy import pseudonymous_sender
 from knowledge.ratelimit import RateLimiter, limit_from_env
 from knowledge.staff import as_utc
 from web import handoff_push, params
@@ -143,6 +144,9 @@ async def webchat_messages(request: web.Request) -> web.Response:
         return json_error(422, "invalid_cursor", "after 必须是非负整数。")
     if not sender or len(sender) > handoff.MAX_SENDER or "\x00" in sender:
         return json_error(404, "not_found", "找不到该对话。")
+    # The conversation id the REST channel gave this sender (bot/channels/rest.py): a widget id whose
+    # random hex happens to read as a phone number (~1 in 600) is stored as anon-<keyed hash>.
+    sender = pseudonymous_sender(sender)
     with db(request) as session:
         return web.json_response(handoff.messages_for(session, sender=sender, after=after))
 
