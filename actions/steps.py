@@ -80,6 +80,8 @@ SEMANTIC_ANSWER = 0.90
 # …unless NLU is this sure the message is out of scope: everyday off-topic questions ("哪家健身房便宜",
 # "驾照到期去哪换") also reach 0.90 with the plan's nearest phrasing; NLU was trained on such questions.
 SEMANTIC_OUT_OF_SCOPE = 0.8
+# (With a plan term named, the meaning match must then be among the word match's first few.)
+WORD_AGREEMENT_RANKS = 3
 # NLU this sure that a message is out of scope overrides a word match below OUT_OF_SCOPE_COVERAGE.
 NLU_OUT_OF_SCOPE = 0.95
 OUT_OF_SCOPE_COVERAGE = 0.6
@@ -274,7 +276,11 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         if answer.found:
             return Reply("follow_up", answer=answer)
     answer = engine.answer_follow_up(
-        previous=turn.previous, text=question.text, topic=turn.topic_in_context, district=turn.district
+        previous=turn.previous,
+        text=question.text,
+        topic=words_topic(question.text) or turn.topic_in_context,  # "那托育呢": the topic it names now
+        district=turn.district,
+        previous_ref=turn.previous_ref,
     )
     return Reply("follow_up", answer=answer) if answer.found else None
 
@@ -420,12 +426,22 @@ def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
 
 
 def _by_meaning(text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
-    if turn.intent == "out_of_scope" and turn.confidence >= SEMANTIC_OUT_OF_SCOPE and not _names_a_plan_term(text):
+    if _nlu_sure_out_of_scope_for_meaning(turn) and not _names_a_plan_term(text):
         return None
     matches = engine.semantic_matches(text=text, limit=1)
     if not matches or matches[0].similarity < SEMANTIC_ANSWER:
         return None
+    if _nlu_sure_out_of_scope_for_meaning(turn):
+        # NLU says off-topic, but the question names a plan term ("杭州限行尾号今天是几号"): the meaning
+        # match answers only if the word match agrees (the same document among its first few).
+        agreeing = {hit.ref for hit in engine.hits(text=text)[:WORD_AGREEMENT_RANKS]}
+        if matches[0].ref not in agreeing:
+            return None
     return Hit(matches[0].ref, score=matches[0].similarity, coverage=matches[0].similarity)
+
+
+def _nlu_sure_out_of_scope_for_meaning(turn: Turn) -> bool:
+    return turn.intent == "out_of_scope" and turn.confidence >= SEMANTIC_OUT_OF_SCOPE
 
 
 def meaning_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:

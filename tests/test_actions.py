@@ -296,3 +296,28 @@ async def test_the_same_question_for_another_district_repeats_the_previous_answe
     messages, _ = await run(tracker(first, *bot(answered), follow, slots={"topic": "rental"}))
     assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
     assert "拱墅区" in messages[0]["text"]
+
+
+async def test_a_follow_up_naming_another_resident_topic_is_answered_within_that_topic():
+    first = user("公益慈善事业有什么打算", "ask_plan")
+    answered, events = await run(tracker(first))
+    assert answered[0]["custom"]["answer"]["clause"] == "第15条"
+    slots = {"topic": events[0]["value"]}
+    messages, _ = await run(tracker(first, *bot(answered), user("那托育呢", "follow_up", 0.9), slots=slots))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["clause"] != "第15条" and "托" in messages[0]["text"]
+
+
+def test_a_follow_up_stays_with_the_clause_of_the_previous_answer_when_the_new_words_are_vague():
+    # "参与" alone matches the plan's closing clause (第24条) best; the resident goes on about charity
+    engine = answer_engine()
+    asked = {"previous": "公益慈善有什么计划", "text": "普通人怎么参与", "topic": "plan"}
+    assert engine.answer_follow_up(**asked).clause_ref == "第24条"  # without knowing the previous answer
+    assert engine.answer_follow_up(**asked, previous_ref="passage:第15条#0").clause_ref == "第15条"
+
+
+async def test_nlu_sure_it_is_off_topic_lets_a_meaning_match_answer_only_where_the_words_agree():
+    # 限行 is a plan word (交通出行管制), so the word match is tried; its nearest phrasing in meaning
+    # is a housing entry the words don't rank at all: no answer rather than a wrong one
+    messages, _ = await run(tracker(user("杭州限行尾号今天是几号", "out_of_scope", 1.0)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]

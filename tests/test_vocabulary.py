@@ -455,8 +455,8 @@ async def test_the_admin_page_needs_a_reviewer_and_the_csrf_token(admin_client: 
 # -- the seed file's words against the plan -------------------------------------------------------
 
 # Canonical terms that come from the curated answers' wording, not from the documents: they join
-# definition and cost questions to the "…是什么意思" / "…费用" entries.
-FAQ_PHRASING_TERMS = {"费用", "什么意思"}
+# definition, cost and rent questions to the "…是什么意思" / "…费用" / "…租金" entries.
+FAQ_PHRASING_TERMS = {"费用", "什么意思", "租金"}
 SOURCE_FILES = ("plan_2021_2025.txt", "report_2022.txt")
 
 
