@@ -51,6 +51,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    loose_chitchat_kind,
     only_refers,
     other_city,
     split_questions,
@@ -167,6 +168,8 @@ def foreign_language(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 
 def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     kind = chitchat_kind(turn.text)
+    if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
+        kind = loose_chitchat_kind(turn.text)
     if kind is None and turn.intent in CHITCHAT_INTENTS and len(turn.text) <= 12 and turn.confidence >= 0.8:
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
@@ -370,7 +373,14 @@ def _nlu_places_it_in_a_topic(turn: Turn) -> bool:
 
 
 def _answer_from(
-    hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine, step: str, *, topic: str | None = None
+    hits: list[Hit],
+    text: str,
+    turn: Turn,
+    engine: AnswerEngine,
+    step: str,
+    *,
+    topic: str | None = None,
+    by_meaning: bool = True,
 ) -> Reply | None:
     """The chosen hit's answer if it covers the question well enough; a weaker match only when the
     message is surely within a topic of the plan (``topic``: the question names it)."""
@@ -381,10 +391,10 @@ def _answer_from(
     if chosen.coverage < OUT_OF_SCOPE_COVERAGE and _nlu_sure_out_of_scope(turn) and not _names_a_plan_term(text):
         return None  # "家里水管爆了找谁修" shares 找谁修 with the lift's maintenance; NLU knows better
     if chosen.coverage < ANSWER_COVERAGE and not (chosen.coverage >= WEAK_COVERAGE and in_a_topic):
-        by_meaning = _by_meaning(text, turn, engine)
-        if by_meaning is None:
+        nearest = _by_meaning(text, turn, engine) if by_meaning else None
+        if nearest is None:
             return None
-        chosen = by_meaning  # the words match too weakly: the phrasing nearest in meaning, if near enough
+        chosen = nearest  # the words match too weakly: the phrasing nearest in meaning, if near enough
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None:
         return None
@@ -402,7 +412,7 @@ def words_topic(text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def topic_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+def topic_answer(question: Question, turn: Turn, engine: AnswerEngine, *, by_meaning: bool = True) -> Reply | None:
     hits = engine.hits(text=question.text)
     nlu_topic = _nlu_topic(turn) if len(split_questions(turn.text)) == 1 else None
     topic = words_topic(question.text) or nlu_topic
@@ -413,8 +423,8 @@ def topic_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
         # …and a weak match elsewhere is no reason to leave the topic the question names.
         near = within and within[0].coverage >= NLU_TOPIC_SHARE * hits[0].coverage
         if within and within[0].ref != hits[0].ref and (near or hits[0].coverage < ANSWER_COVERAGE):
-            return _answer_from(within, question.text, turn, engine, "topic_answer", topic=topic)
-    return _answer_from(hits, question.text, turn, engine, "topic_answer")
+            return _answer_from(within, question.text, turn, engine, "topic_answer", topic=topic, by_meaning=by_meaning)
+    return _answer_from(hits, question.text, turn, engine, "topic_answer", by_meaning=by_meaning)
 
 
 def story_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -462,7 +472,9 @@ def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     if not any(len(w) > 1 for w in asked_words(clauses[-1])):
         return None  # "…，在哪办": the last clause says nothing of its own
     last = Question(text=clauses[-1], context="，".join(clauses[:-1]))
-    reply = topic_answer(last, turn, engine)
+    # Words only: a short last clause ("能不能重新办一本") lies near anything in meaning; the whole
+    # message's meaning is tried by meaning_answer next.
+    reply = topic_answer(last, turn, engine, by_meaning=False)
     return Reply("final_clause", answer=reply.answer) if reply is not None else None
 
 

@@ -40,28 +40,28 @@ EMERGENCY = re.compile(
     r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
     r"喘不过气|呼吸困难|心脏骤停|心脏病发|心脏不舒服|心梗|胸口(剧|疼|痛)|中风|抽搐|抽筋|高烧|口吐白沫|大出血|"
-    r"流了很多血|血流不止|"
+    r"流了很多血|血流不止|一直流血|流血不止|在流血|满身是血|一动不动|不动了|躺在地上|摔下来了|摔下去了|"
     r"摔倒了起不来|摔得起不来|骨折|触电|车祸|被车撞|撞人了|中毒|吃错药|喝了农药|"
     r"溺水|掉进(河|水|湖)|掉(河|水|湖)里|落水|跳楼|轻生|自杀|不想活|"
-    r"抢劫|打劫|持刀|拿刀|拿着刀|砍人|打人了|被打了|家暴|有人闯进|小偷在|入室|绑架|"
+    r"抢劫|打劫|持刀|拿刀|拿着刀|砍人|打人了|被打了|在打我|打我|动手打|家暴|车撞了|撞车了|被撞了|撞伤了|有人闯进|小偷在|入室|绑架|"
     r"走丢了|走失了|找不到(孩子|小孩|老人)|"
     r"救命|快来人|紧急求助|快报警|叫救护车|快叫120"
 )
 
 _GREETING = re.compile(
     r"^(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
-    r"有没有人|有人在线吗|在线吗|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
+    r"有没有人|有人在线吗|在线吗|在线不|在不|人呢|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
     r"新年好|过年好|节日快乐)",
     re.IGNORECASE,
 )
 _THANKS = re.compile(
-    r"谢谢|多谢|感谢|谢啦|谢了|谢咯|3q|thx|thank|辛苦了|麻烦你了|太好了|明白了|知道了|懂了|了解了|清楚了|"
+    r"谢谢|多谢|感谢|感恩|感激|谢啦|谢了|谢咯|3q|thx|thank|辛苦了|麻烦你了|太好了|明白了|知道了|懂了|了解了|清楚了|"
     r"好的|好滴|好嘞|好吧|ok|收到|有帮助|有用|点赞|👍|你真棒|真厉害|不错",
     re.IGNORECASE,
 )
 _GOODBYE = re.compile(
     r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
-    r"问完了|没有问题了|没问题了|不问了|"
+    r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|忙去了|"
     r"不聊了|走了|下线了|88",
     re.IGNORECASE,
 )
@@ -69,9 +69,16 @@ _ABOUT_BOT = re.compile(
     r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
     r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
-    r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手",
+    r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
+    r"哪个部门(弄|做|开发|搞|办)的|谁(做|弄|开发|搞)的|靠谱(不|吗)|可靠(吗|不)|信得过|准不准|官方的吗|是官方",
     re.IGNORECASE,
 )
+# "想打听个事儿", "有个问题想请教", "刚下班": nothing asked yet (counted as part of a greeting)
+_WANT_TO_ASK = re.compile(
+    r"(想|要|来)?(打听|咨询|请教|问)(一下|下|点|个|些)?(事儿?|事情|东西|问题)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
+    r"(问问|问一下|问|咨询|请教)?|想问(一下|下|问)?$|想(咨询|请教)(一下|下)?$"
+)
+_SMALL_TALK = re.compile(r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了")
 _FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
 _FILLER = re.compile(
@@ -187,7 +194,7 @@ def chitchat_kind(text: str) -> str | None:
     once the chit-chat words and fillers are gone, (almost) nothing may be left."""
     folded = text.lower().strip()
     rest = folded
-    for pattern in (_GREETING, _FIRST_TIME, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
+    for pattern in (_GREETING, _FIRST_TIME, _WANT_TO_ASK, _SMALL_TALK, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
         rest = pattern.sub("", rest).lstrip(" ,，。.!！~～、")
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
@@ -197,8 +204,25 @@ def chitchat_kind(text: str) -> str | None:
         return "goodbye"
     if _THANKS.search(folded):
         return "thanks"
-    if _GREETING.search(folded) or _FIRST_TIME.search(folded):
+    if _GREETING.search(folded) or _FIRST_TIME.search(folded) or _WANT_TO_ASK.search(folded):
         return "greeting"
+    return None
+
+
+_OPENS_WITH = {"thanks": _THANKS, "goodbye": _GOODBYE, "greeting": _GREETING}
+
+
+def loose_chitchat_kind(text: str) -> str | None:
+    """Chit-chat with words of its own that ask nothing: "感恩，我截图发给我爸妈看看" (thanks),
+    "好嘞，那我去忙了" (goodbye), "你这个助手是哪个部门弄的，说的话靠谱不" (about_bot). The caller
+    checks that no plan term is named (actions/steps.py)."""
+    folded = text.lower().strip()
+    if _ABOUT_BOT.search(folded):
+        return "about_bot"
+    for kind in ("goodbye", "thanks", "greeting"):
+        found = _OPENS_WITH[kind].match(folded)
+        if found and not QUESTION_WORDS.search(folded[found.end() :]):
+            return "goodbye" if _GOODBYE.search(folded) else kind
     return None
 
 

@@ -321,3 +321,23 @@ async def test_nlu_sure_it_is_off_topic_lets_a_meaning_match_answer_only_where_t
     # is a housing entry the words don't rank at all: no answer rather than a wrong one
     messages, _ = await run(tracker(user("杭州限行尾号今天是几号", "out_of_scope", 1.0)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [("感激不尽，我转给我妈看看", "thanks"), ("这个机器人是谁开发的，回答准不准", "about_bot")],
+)
+async def test_chit_chat_with_words_of_its_own_is_not_matched_against_the_plan(text, step):
+    messages, _ = await run(tracker(user(text, "nlu_fallback", 0.4)))
+    assert [m["custom"]["step"] for m in messages] == [step]
+
+
+async def test_a_greeting_before_a_plan_term_is_still_a_question():
+    messages, _ = await run(tracker(user("你好，我们小区想加装电梯", "ask_elevator", 0.9)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第9条"
+
+
+async def test_a_short_last_clause_is_not_answered_by_meaning_alone():
+    # "能不能重新办一本" alone lies near a hukou phrasing in meaning; the whole message is not about the plan
+    messages, _ = await run(tracker(user("结婚证原件弄丢了，能不能重新办一本", "follow_up", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]

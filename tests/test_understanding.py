@@ -10,6 +10,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    loose_chitchat_kind,
     other_city,
     split_questions,
 )
@@ -44,12 +45,16 @@ def test_traditional_and_full_width_characters_are_simplified():
     assert simplified("託育機構，戶口遷入，電梯，共有產權房　ＡＢＣ１２") == "托育机构,户口迁入,电梯,共有产权房 ABC12"
 
 
-@pytest.mark.parametrize("text", ["电梯坏了有人被困住了", "楼下着火了", "家里一股煤气味", "我爸突然晕倒了"])
+@pytest.mark.parametrize(
+    "text",
+    ["电梯坏了有人被困住了", "楼下着火了", "家里一股煤气味", "我爸突然晕倒了",
+     "门口电瓶车被车撞了，人起不来", "他又在打我，我好怕", "楼梯上有人摔下去了，现在一动不动", "手割破了一直流血"],
+)  # fmt: skip
 def test_emergencies(text):
     assert is_emergency(text)
 
 
-@pytest.mark.parametrize("text", ["加装电梯怎么申请", "电梯装好以后谁来维修", "消防通道要不要改"])
+@pytest.mark.parametrize("text", ["加装电梯怎么申请", "电梯装好以后谁来维修", "消防通道要不要改", "电梯撞了头有赔偿吗"])
 def test_not_emergencies(text):
     assert not is_emergency(text)
 
@@ -128,6 +133,25 @@ def test_markup_that_would_run_code_is_declined_and_not_stored():
     screened = screen("<svg onload=alert(1)>托位有多少")
     assert "onload" not in screened.text and is_manipulation(screened.text)
     assert screen("<b>托位</b>有多少").text == "托位 有多少" and not is_manipulation("托位 有多少")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("晚上好，有点事想请教", "greeting"), ("嗨，刚忙完，想问些问题", "greeting"), ("喂，人呢", "greeting"),
+     ("感激不尽，我转给我妈看看", None), ("好，改天聊", "goodbye")],
+)  # fmt: skip
+def test_chit_chat_with_words_of_its_own(text, kind):
+    assert chitchat_kind(text) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("感激不尽，我转给我妈看看", "thanks"), ("这个机器人是谁开发的，回答准不准", "about_bot"),
+     ("好的，我先去忙了", "goodbye"), ("你好，公积金怎么提取", None), ("谢谢，那托位呢", None)],
+)  # fmt: skip
+def test_loose_chit_chat_asks_nothing(text, kind):
+    """The caller (actions/steps.py) also requires that no plan term and no figure is named."""
+    assert loose_chitchat_kind(text) == kind
 
 
 def test_a_newcomer_saying_hello_is_greeted():
