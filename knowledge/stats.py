@@ -124,12 +124,15 @@ class _Writer:
     """One daemon thread per process writing queued rows, up to ``BATCH`` per transaction.
 
     A commit costs a few milliseconds (measured 4-5 ms p50 on SQLite and PostgreSQL on the dev machine);
-    written on the answer's path it would be added to every answer.
+    written on the answer's path it would be added to every answer. A batch lingers up to ``LINGER``
+    for more rows: a thread committing every answer's rows at once still cost a quarter of the action
+    server's CPU under load (py-spy, issue 16).
     Forked workers (several action-server workers) each start their own thread and queue on first
     use; rows still queued when the process is killed are lost, which a count can afford.
     """
 
     BATCH = 500
+    LINGER = 0.5  # seconds a batch waits for more rows: under load one commit per half second, not per answer
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -154,9 +157,10 @@ class _Writer:
     def _run(waiting: queue.Queue[tuple[str, list[dict[str, Any]]]]) -> None:
         while True:
             batch = [waiting.get()]
-            while len(batch) < _Writer.BATCH:
+            until = monotonic() + _Writer.LINGER
+            while len(batch) < _Writer.BATCH and (left := until - monotonic()) > 0:
                 try:
-                    batch.append(waiting.get_nowait())
+                    batch.append(waiting.get(timeout=left))
                 except queue.Empty:
                     break
             by_url: dict[str, list[dict[str, Any]]] = {}

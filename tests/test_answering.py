@@ -128,6 +128,7 @@ def test_one_message_reads_the_fingerprint_once_and_a_repeated_search_is_not_red
     reads = []
     real = answering.queries.kb_fingerprint
     monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    monkeypatch.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL (SQLite's shortcut: below)
     engine.hits(text="加装电梯")
     assert len(reads) == 1  # outside a message: every search checks for staff edits
     reads.clear()
@@ -140,3 +141,33 @@ def test_one_message_reads_the_fingerprint_once_and_a_repeated_search_is_not_red
     assert again == first and other and answered is not None and answered.found
     engine.hits(text="托位有多少")
     assert len(reads) == 2  # after the message, the next search looks for edits again
+
+
+def test_the_fingerprint_is_read_again_only_after_some_connection_committed(fresh_kb_url: str, monkeypatch):
+    """SQLite's data_version (knowledge.answering.SqliteCommits): no commit, no fingerprint query."""
+    from knowledge import answering, queries
+
+    reads = []
+    real = queries.kb_fingerprint
+    monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    engine = AnswerEngine(get_sessionmaker(fresh_kb_url))
+    engine.answer(text="加梯", topic="elevator")
+    engine.answer(text="托位", topic="childcare")
+    assert len(reads) == 1  # nothing committed in between
+    with session_scope(fresh_kb_url) as s:  # any write, by any connection: an inbox row, an edit…
+        s.get(FaqEntry, 1).updated_by = "staff:li"
+    engine.answer(text="加梯", topic="elevator")
+    assert len(reads) == 2
+
+
+def test_postgresql_and_memory_databases_read_the_fingerprint_every_time():
+    assert answering_commits("postgresql+psycopg://u@127.0.0.1/kb").version() is None
+    assert answering_commits("sqlite:///:memory:").version() is None
+
+
+def answering_commits(url: str):
+    from sqlalchemy import create_engine
+
+    from knowledge.answering import SqliteCommits
+
+    return SqliteCommits(create_engine(url))

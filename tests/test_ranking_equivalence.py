@@ -191,6 +191,7 @@ def test_a_change_without_a_new_version_rebuilds_and_a_late_fingerprint_does_not
     assert current_index(engine) is index  # updated in place
     # The edit landed between reading the fingerprint and updating the index: nothing to rebuild.
     engine._fingerprint = before
+    engine._changes_seen = None  # …so a commit came after SQLite's data_version was read (answering.SqliteCommits)
     assert current_index(engine) is index
     # A write that bypasses the version counter (raw SQL) is only seen by its time stamp: build anew.
     with session_scope(fresh_kb_url) as session:

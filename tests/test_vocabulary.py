@@ -215,7 +215,9 @@ async def test_editors_read_the_list_but_only_reviewers_change_it(client: TestCl
 # -- the search engine -------------------------------------------------------------------------
 
 
-def test_the_fingerprint_stays_two_statements_and_a_vocabulary_change_rebuilds_the_index(fresh_kb_url: str):
+def test_the_fingerprint_stays_two_statements_and_a_vocabulary_change_rebuilds_the_index(
+    fresh_kb_url: str, monkeypatch: pytest.MonkeyPatch
+):
     make_session = get_sessionmaker(fresh_kb_url)
     engine = AnswerEngine(make_session)
     engine.answer(text="托育怎么收费", topic=None)
@@ -228,6 +230,11 @@ def test_the_fingerprint_stays_two_statements_and_a_vocabulary_change_rebuilds_t
     try:
         with make_session() as session:
             index = engine._current_index(session)
+        assert statements == []  # SQLite: nothing committed since the last check, no statement at all
+        with monkeypatch.context() as m:
+            m.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL
+            with make_session() as session:
+                assert engine._current_index(session) is index
         assert len(statements) == 2, statements  # the fingerprint's two statements, as before the vocabulary
         with session_scope(fresh_kb_url) as session:
             admin = create_user(session, username="wang", password="Strong-Passw0rd!x", role="reviewer", actor="test")
