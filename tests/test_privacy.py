@@ -201,8 +201,12 @@ def test_sender_ids_with_personal_data_become_a_keyed_hash(sender: str, key_file
     hashed = pseudonymous_sender(sender)
     assert re.fullmatch(r"anon-[0-9a-f]{32}", hashed)
     assert pseudonymous_sender(sender) == hashed  # the same resident keeps one conversation
+    assert sender not in hashed
+    # The hash is hex: three digits ("163" of an e-mail address) turn up in one hash of ~130 by chance
+    # (a flaky failure in a full run, 2026-11-30), six of an ID or phone number in one of ~600,000.
     digits = re.sub(r"\D", "", sender)
-    assert digits[:6] not in hashed and sender not in hashed
+    if len(digits) >= 6:
+        assert digits[:6] not in hashed
     assert key_file.exists() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
