@@ -2,7 +2,8 @@
 
     .venv/app/bin/python -m bench.stack_vs_floor --out docs/bench-load.md
 
-The floor (``bench/floor_model.py``) is Rasa with the same NLU pipeline and NLU data, answering
+The floor (``bench/floor_model.py``) is stock Rasa with the project's NLU data and pipeline, but
+DIET with its default transformer (``bench/floor/config.yml``, as when issue 16 was measured), answering
 every intent with a fixed response: no action server, no database, in-memory tracker store. The
 stack is Rasa + action server + staff service as ``tests.stack.Stack`` starts them, on its own
 SQLite knowledge base; "stack-prod" (only when ``Stack`` has the production options) adds a
@@ -564,7 +565,8 @@ def main(argv: list[str] | None = None) -> None:
         notes.append(f"stack-prod not measured: {why}.")
         print(f"stack-prod skipped: {why}", flush=True)
     setup = {
-        "floor": "stock Rasa with the same NLU pipeline and NLU data, one fixed response per intent; no action "
+        "floor": "stock Rasa with the project's NLU data and pipeline but stock DIET (bench/floor/config.yml), "
+        "one fixed response per intent; no action "
         "server, no database",
         "stack": "Rasa + action server + staff service as `tests.stack.Stack` starts them (the residents' REST "
         "channel of credentials.yml, the answer action), SQLite knowledge base, one Rasa and one action-server "

@@ -156,6 +156,18 @@ def test_floor_domain_lists_exactly_the_project_intents():
     assert floor_model.FLOOR_RULES.read_text(encoding="utf-8") == floor_model.render_rules()
 
 
+def test_floor_keeps_the_stock_classifier_and_otherwise_the_projects_pipeline():
+    """The floor stays stock Rasa (DIET with its default transformer); every other component and the
+    policies are the project's, so the ratio measures our answers and our cheaper classifier only."""
+    floor = yaml.safe_load(floor_model.FLOOR_CONFIG.read_text(encoding="utf-8"))
+    ours = yaml.safe_load((floor_model.ROOT / "config.yml").read_text(encoding="utf-8"))
+    diet = [c for c in floor["pipeline"] if c["name"] == "DIETClassifier"]
+    assert len(diet) == 1 and "number_of_transformer_layers" not in diet[0]  # Rasa's default: 2 layers
+    others = [c for c in floor["pipeline"] if c["name"] != "DIETClassifier"]
+    assert others == [c for c in ours["pipeline"] if c["name"] != "DIETClassifier"]
+    assert floor["policies"] == ours["policies"] and floor["language"] == ours["language"]
+
+
 def test_floor_has_no_action_server_nor_stores():
     endpoints = yaml.safe_load((floor_model.FLOOR / "endpoints.yml").read_text(encoding="utf-8"))
     assert not endpoints  # default (in-memory) tracker and lock stores, no action endpoint
@@ -168,7 +180,8 @@ def test_floor_model_is_named_by_its_inputs(tmp_path):
     assert path.parent == floor_model.FLOOR_MODELS != floor_model.ROOT / "models"  # not among the stack's models
     assert path.name == f"floor-{floor_model.inputs_hash(floor_model.floor_inputs())}.tar.gz"
     inputs = floor_model.floor_inputs()
-    for expected in ("config.yml", "bench/floor/domain.yml", "bench/floor/data/rules.yml", "data/nlu/elevator.yml"):
+    floor_files = ("bench/floor/config.yml", "bench/floor/domain.yml", "bench/floor/data/rules.yml")
+    for expected in (*floor_files, "data/nlu/elevator.yml"):
         assert floor_model.ROOT / expected in inputs
     assert any(p.parent == floor_model.ROOT / "data" / "dicts" for p in inputs)
     (tmp_path / "a.yml").write_text("x: 1\n")
