@@ -107,19 +107,21 @@ class ActionAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        engine = answer_engine()
         try:
             # On the event loop, one action at a time: the engine updates its index in place
             # (knowledge/answering.py). Concurrency comes from ACTION_SERVER_SANIC_WORKERS.
-            replies = decide(turn_of(tracker), answer_engine())
+            with engine.one_message():  # one knowledge-base fingerprint read for the answer and the inbox check
+                replies = decide(turn_of(tracker), engine)
+                words = resident_words(tracker)
+                for reply in replies:
+                    send(dispatcher, reply)
+                record_outcomes(replies)  # counts only (step, outcome, topic) for the dashboard
+                self._remember_unanswered(words, tracker, replies, domain)
         except SQLAlchemyError:
             log.exception("knowledge base unavailable")
             dispatcher.utter_message(text=SORRY)
             return []
-        words = resident_words(tracker)
-        for reply in replies:
-            send(dispatcher, reply)
-        record_outcomes(replies)  # counts only (step, outcome, topic) for the dashboard
-        self._remember_unanswered(words, tracker, replies, domain)
         topics = [r.answer.topic for r in replies if r.cited and r.answer is not None]
         return [SlotSet("topic", topics[-1])] if topics else []
 

@@ -209,7 +209,11 @@ class AnswerEngine:
     def one_message(self) -> Iterator[None]:
         """While one resident message is decided: the knowledge base's fingerprint is read once
         (not once per search) and a search asked again (the steps try one question several ways)
-        is answered from memory. A staff edit is live from the next message."""
+        is answered from memory. A staff edit is live from the next message. Nested, the outer
+        one holds (the answer action checks the inbox's weak matches after deciding)."""
+        if self._pinned:
+            yield
+            return
         with self.make_session() as session:
             self._current_index(session)
         self._pinned = True

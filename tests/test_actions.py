@@ -341,3 +341,18 @@ async def test_a_short_last_clause_is_not_answered_by_meaning_alone():
     # "能不能重新办一本" alone lies near a hukou phrasing in meaning; the whole message is not about the plan
     messages, _ = await run(tracker(user("结婚证原件弄丢了，能不能重新办一本", "follow_up", 0.9)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_one_answer_reads_the_knowledge_bases_fingerprint_once_inbox_check_included(monkeypatch):
+    """The inbox's weak-match check searches again after deciding; on PostgreSQL (no SQLite shortcut)
+    it read the fingerprint a second time per message (py-spy under load, issue 16)."""
+    import knowledge.answering as answering
+
+    engine = answer_engine()
+    reads = []
+    real = answering.queries.kb_fingerprint
+    monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    monkeypatch.setattr(engine._changes, "version", lambda: None)
+    messages, _ = await run(tracker(user("托育机构收费贵不贵，有没有补贴", "ask_childcare")))
+    assert messages and len(reads) == 1
+

@@ -143,6 +143,20 @@ def test_one_message_reads_the_fingerprint_once_and_a_repeated_search_is_not_red
     assert len(reads) == 2  # after the message, the next search looks for edits again
 
 
+def test_a_nested_message_keeps_the_outer_ones_reading(engine, monkeypatch):
+    import knowledge.answering as answering
+
+    reads = []
+    real = answering.queries.kb_fingerprint
+    monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    monkeypatch.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL
+    with engine.one_message():
+        with engine.one_message():  # decide() inside the answer action's own message
+            engine.hits(text="托位有多少")
+        engine.hits(text="托位有多少", limit=1)  # the inbox's check after deciding: still this message
+    assert len(reads) == 1
+
+
 def test_the_fingerprint_is_read_again_only_after_some_connection_committed(fresh_kb_url: str, monkeypatch):
     """SQLite's data_version (knowledge.answering.SqliteCommits): no commit, no fingerprint query."""
     from knowledge import answering, queries
