@@ -161,10 +161,23 @@ def stack_server(kb_url: str, workdir: Path, options: dict) -> Iterator[tuple[st
         watcher.join(timeout=30)
         if not cold:
             raise StartError("the stack started but the cold-start probe got no reply")
+        every_worker_loaded(workdir / "rasa.log", stack.rasa_workers)
         yield stack.rasa_url, cold[0], {name: p.pid for name, p in stack.processes.items()}, workdir / "endpoints.yml"
     finally:
         stop.set()
         stack.stop()
+
+
+def every_worker_loaded(log: Path, workers: int, timeout: float = 180) -> None:
+    """Wait until each Rasa worker has loaded its model ("Rasa server is up and running.", once per
+    worker). The first answer (cold start) comes from the first worker ready; a second one still
+    loading its model would take a core from the measured load, by a different amount each round
+    (stack-prod rounds of 46 and 70 msg/s in one run before this wait)."""
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count("Rasa server is up and running.") < workers:
+        if time.monotonic() > deadline:
+            raise StartError(f"not all {workers} Rasa workers loaded their model within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def prod_unavailable(redis_url: str) -> str | None:
@@ -453,7 +466,8 @@ def report(runs: list[Measurement], args, setup: dict[str, str], notes: list[str
         f"messages, then {args.messages} counted ones (cap {args.max_seconds:.0f} s). Rate limits are off. The "
         "questions come from `tests/nlu_eval.yml` (all topics, in a fixed mixed order) and are sent over the REST "
         "channel. Latencies are over the HTTP 200 replies, pooled over the rounds. Cold start is the time from "
-        "process start to the first real answer (median of the rounds). Then, on the same running system: "
+        "process start to the first real answer (median of the rounds); the load starts once every Rasa worker "
+        "has loaded its model. Then, on the same running system: "
         f"**one resident** alone asks {args.single_messages} questions ({args.per_sender} per conversation), and "
         f"**{args.conversations} conversations** of {args.conversation_turns} questions each, one after another, "
         "each under its own sender id (medians over all of them).",
