@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import select
@@ -151,8 +153,8 @@ class SqliteCommits:
 
     The knowledge base's fingerprint (two aggregate statements) was 19 % of the action server's CPU
     under load (py-spy, issue 16); when nothing was committed since it was read, it cannot have
-    changed. ``version()`` is None for PostgreSQL, an in-memory database or on any error: the
-    fingerprint is then read for every message, as before. One connection per process (forked
+    changed. ``version()`` is None for another database (PostgreSQL has PostgresVersion), an
+    in-memory database or on any error: the fingerprint is then read for every message, as before. One connection per process (forked
     workers open their own); the engine using it serves one thread at a time.
     """
 
@@ -176,6 +178,68 @@ class SqliteCommits:
             return None
 
 
+class PostgresVersion:
+    """PostgreSQL: the ``kb_version`` row, which triggers bump in the same transaction as any change
+    to the entries, the vocabulary or the documents (migration 0010), read with one plain statement
+    on a connection of its own (autocommit, so each read sees the latest commit).
+
+    The fingerprint's two aggregate statements through the ORM were, after the other changes, still
+    the largest item of the action server's CPU on PostgreSQL under load (py-spy, issue 16). Reading
+    the counter before the fingerprint, as SqliteCommits' data_version is read, keeps a staff edit
+    live from the next message: a commit after the counter was read is seen by the next message.
+    ``version()`` is None when the row or the connection is not there: the fingerprint is then read
+    for every message, as before (a failed connection is tried again after ``RETRY`` seconds).
+    One connection per process: a forked worker opens its own and leaves the inherited one alone.
+    """
+
+    RETRY = 5.0
+
+    def __init__(self, bind: Any) -> None:
+        url = getattr(bind, "url", None)
+        postgres = url is not None and url.get_backend_name() == "postgresql"
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False) if postgres else None
+        self._connection: Any = None
+        self._pid = 0
+        self._retry_at = 0.0
+        self._inherited: list[Any] = []  # a parent's connection: closing it would end the parent's session
+        self._closer: Any = None
+
+    def version(self) -> int | None:
+        if self._conninfo is None:
+            return None
+        import psycopg
+
+        try:
+            if self._connection is None or self._pid != os.getpid():
+                if self._connection is not None:
+                    self._closer.detach()
+                    self._inherited.append(self._connection)
+                    self._connection = None
+                if monotonic() < self._retry_at:
+                    return None
+                self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3)
+                self._pid = os.getpid()
+                # closed when the engine is thrown away (tests, the bench), not left to the garbage collector
+                self._closer = weakref.finalize(self, self._connection.close)
+            row = self._connection.execute("SELECT version FROM kb_version WHERE id = 1").fetchone()
+            return None if row is None else int(row[0])
+        except psycopg.Error:
+            if self._connection is not None:
+                self._closer.detach()
+                self._connection.close()
+            self._connection = None
+            self._retry_at = monotonic() + self.RETRY
+            return None
+
+
+def change_signal(bind: Any) -> SqliteCommits | PostgresVersion:
+    """What tells the engine that the knowledge base may have changed since it last looked."""
+    url = getattr(bind, "url", None)
+    if url is not None and url.get_backend_name() == "postgresql":
+        return PostgresVersion(bind)
+    return SqliteCommits(bind)
+
+
 class AnswerEngine:
     def __init__(self, make_session: sessionmaker[Session]) -> None:
         self.make_session = make_session
@@ -197,8 +261,9 @@ class AnswerEngine:
         self._hits_memo: dict[tuple[str, str | None, int], list[Hit]] = {}
         # Published entries read since the fingerprint last changed (entry id -> entry, detached).
         self._entries: dict[int, FaqEntry | None] = {}
-        # SQLite: the fingerprint is read only after some connection committed something.
-        self._changes = SqliteCommits(getattr(make_session, "kw", {}).get("bind"))  # not for impact.py's sessions
+        # The fingerprint is read only after some connection committed something (SQLite) or the
+        # knowledge base's change counter moved (PostgreSQL).
+        self._changes = change_signal(getattr(make_session, "kw", {}).get("bind"))  # not for impact.py's sessions
         self._changes_seen: int | None = None
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are

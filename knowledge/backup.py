@@ -56,6 +56,9 @@ FORMAT = "hangzhou-kb-backup"
 FORMAT_VERSION = 1
 BACKUP_DIR = PROJECT_ROOT / "var" / "backups"
 NOT_BACKED_UP = ("staff_tokens", "login_failures")  # not knowledge: see the module docstring
+# The knowledge base's change counter (migration 0010) is neither backed up nor emptied: a restore
+# bumps it itself (PostgreSQL's triggers on the tables it rewrites), so running engines see the change.
+KEPT = ("kb_version",)
 TABLE_NAMES = {
     "documents": "文档",
     "clauses": "条款",
@@ -119,7 +122,7 @@ def describe_counts(counts: Mapping[str, int]) -> str:
 
 def backed_up_tables() -> list[Table]:
     """The tables in a backup, parents before children (the order rows can be inserted in)."""
-    return [t for t in Base.metadata.sorted_tables if t.name not in NOT_BACKED_UP]
+    return [t for t in Base.metadata.sorted_tables if t.name not in (*NOT_BACKED_UP, *KEPT)]
 
 
 def head_revision() -> str:
@@ -358,7 +361,8 @@ def _rows_to_insert(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
 
 
 def count_rows(conn: Connection) -> dict[str, int]:
-    return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in Base.metadata.sorted_tables}
+    tables = [t for t in Base.metadata.sorted_tables if t.name not in KEPT]
+    return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
 
 
 def restore(path: Path, url: str | None = None, *, force: bool = False) -> RestoreResult:
@@ -386,7 +390,8 @@ def restore(path: Path, url: str | None = None, *, force: bool = False) -> Resto
                     "确认要用备份覆盖时，请加 --force（make restore FILE=… FORCE=1）。"
                 )
             for table in reversed(Base.metadata.sorted_tables):  # children first
-                conn.execute(delete(table))
+                if table.name not in KEPT:
+                    conn.execute(delete(table))
             for table in backed_up_tables():  # parents first
                 values = rows[table.name]
                 for start in range(0, len(values), INSERT_BATCH):

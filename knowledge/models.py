@@ -8,6 +8,8 @@ document ──< clause ──< target
 
 vocabulary_term: an everyday word residents use -> the plan's term (the search's synonyms)
 answer_event: one row per bot reply, outcome and topic only (the dashboard's counts)
+kb_version: one row, a counter that PostgreSQL's triggers bump on any change of the entries, the
+            vocabulary or the documents (migration 0010): the answer engine's change signal
 """
 
 from __future__ import annotations
@@ -386,3 +388,16 @@ class AnswerEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     topic: Mapped[str | None] = mapped_column(String(16))
     faq_id: Mapped[int | None]  # the entry that answered (no foreign key: counts outlive entries)
+
+
+class KbVersion(Base):
+    """One row (id 1): on PostgreSQL, triggers bump ``version`` in the same transaction as any
+    change to ``faq_entries``, ``vocabulary_terms`` or ``documents`` (migration 0010), so the answer
+    engine reads this one value per message instead of the knowledge base's fingerprint
+    (knowledge.answering.PostgresVersion). SQLite has no triggers for it: ``PRAGMA data_version``
+    serves there (knowledge.answering.SqliteCommits)."""
+
+    __tablename__ = "kb_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)

@@ -355,4 +355,3 @@ async def test_one_answer_reads_the_knowledge_bases_fingerprint_once_inbox_check
     monkeypatch.setattr(engine._changes, "version", lambda: None)
     messages, _ = await run(tracker(user("托育机构收费贵不贵，有没有补贴", "ask_childcare")))
     assert messages and len(reads) == 1
-

@@ -185,3 +185,69 @@ def answering_commits(url: str):
     from knowledge.answering import SqliteCommits
 
     return SqliteCommits(create_engine(url))
+
+
+def test_postgresql_reads_the_fingerprint_again_only_after_the_change_counter_moved(pg_url: str, monkeypatch):
+    """knowledge.answering.PostgresVersion: kb_version, bumped by triggers (migration 0010)."""
+    from knowledge import answering, queries
+    from knowledge.build import build
+    from knowledge.models import Document, VocabularyTerm
+
+    build(url=pg_url)
+    reads = []
+    real = queries.kb_fingerprint
+    monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
+    engine = AnswerEngine(get_sessionmaker(pg_url))
+    assert isinstance(engine._changes, answering.PostgresVersion)
+    engine.answer(text="加梯", topic="elevator")
+    engine.answer(text="托位", topic="childcare")
+    with session_scope(pg_url) as s:  # a write elsewhere (the inbox, the counts) is no change
+        s.add(answering_inbox_row())
+    engine.answer(text="加梯", topic="elevator")
+    assert len(reads) == 1
+
+    with session_scope(pg_url) as s:  # a staff edit: live from the next message
+        entry = s.scalars(select(FaqEntry).where(FaqEntry.question.contains("托位"))).first()
+        entry.answer, entry.version = "（已修改）" + entry.answer, entry.version + 1  # as the staff service does
+        edited = entry.id
+    with engine.one_message():  # as the answer action asks
+        assert engine.answer_entry(faq_id=edited).text.startswith("（已修改）")
+    assert len(reads) == 2
+    for change in (
+        lambda s: setattr(s.scalars(select(VocabularyTerm)).first(), "version", 99),
+        lambda s: setattr(s.scalars(select(Document)).first(), "sha256", "0" * 64),
+    ):
+        with session_scope(pg_url) as s:
+            change(s)
+        engine.answer(text="加梯", topic="elevator")
+    assert len(reads) == 4
+
+
+def answering_inbox_row():
+    from knowledge.models import AnswerEvent
+
+    return AnswerEvent(day="2026-11-30", step="topic_answer", outcome="answered")
+
+
+def test_postgresql_without_the_counter_reads_the_fingerprint_every_time(pg_url: str):
+    from sqlalchemy import create_engine
+
+    from knowledge.answering import PostgresVersion
+    from knowledge.db import upgrade_to_head
+
+    upgrade_to_head(pg_url)
+    bind = create_engine(pg_url)
+    signal = PostgresVersion(bind)
+    first = signal.version()
+    assert first is not None and signal.version() == first
+    with session_scope(pg_url) as s:
+        s.execute(FaqEntry.__table__.delete())  # any statement on a watched table counts
+    assert signal.version() == first + 1
+    with session_scope(pg_url) as s:
+        s.execute(FaqEntry.__table__.delete().where(FaqEntry.id < 0))  # even one that changed no row
+    assert signal.version() == first + 2
+    with bind.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM kb_version")
+    bind.dispose()
+    assert signal.version() is None  # no row: unknown, so the engine reads the fingerprint
+    assert PostgresVersion(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/kb")).version() is None

@@ -13,7 +13,7 @@ from knowledge.models import Base
 TABLES = {
     "documents", "clauses", "targets", "faq_entries", "staff_users", "staff_tokens",
     "faq_revisions", "audit_events", "unanswered_questions", "answer_feedback", "login_failures",
-    "vocabulary_terms", "faq_proposals", "desk_staff", "handoffs", "handoff_messages",
+    "vocabulary_terms", "faq_proposals", "desk_staff", "handoffs", "handoff_messages", "kb_version",
     "inbox_groups", "answer_events", "alembic_version",
 }  # fmt: skip
 
