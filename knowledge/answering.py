@@ -154,8 +154,9 @@ class SqliteCommits:
     The knowledge base's fingerprint (two aggregate statements) was 19 % of the action server's CPU
     under load (py-spy, issue 16); when nothing was committed since it was read, it cannot have
     changed. ``version()`` is None for another database (PostgreSQL has PostgresVersion), an
-    in-memory database or on any error: the fingerprint is then read for every message, as before. One connection per process (forked
-    workers open their own); the engine using it serves one thread at a time.
+    in-memory database or on any error: the fingerprint is then read for every message, as before.
+    One connection per process (forked workers open their own); the engine using it serves one
+    thread at a time.
     """
 
     def __init__(self, bind: Any) -> None:
