@@ -4,7 +4,7 @@ Runs in the Rasa environment (it loads the models with Rasa itself):
 
     .venv/rasa/bin/python -m bench.nlu_parse_cost models/nlu-core-<hash>.tar.gz models/floor/floor-<hash>.tar.gz
 
-Each model parses the held-out NLU evaluation messages (tests/nlu_eval.yml) once to warm up, then
+Each model parses the load bench's messages (the held-out NLU evaluation, tests/nlu_eval.yml) once to warm up, then
 ``--passes`` times; the mean milliseconds per parse, and per component, are printed. Single process,
 one message at a time: the figure the load benchmark's Rasa worker pays per message for NLU.
 """
@@ -16,21 +16,9 @@ import asyncio
 import collections
 import logging
 import os
-import re
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def eval_messages() -> list[str]:
-    """The example texts of tests/nlu_eval.yml, without entity markup ("[富阳](district)" -> "富阳")."""
-    texts = []
-    for line in (ROOT / "tests" / "nlu_eval.yml").read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if stripped.startswith("- ") and not stripped.startswith("- intent:"):
-            texts.append(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", stripped[2:]))
-    return texts
+from bench.load import resident_questions
 
 
 async def cost(model: str, texts: list[str], passes: int) -> tuple[float, dict[str, float]]:
@@ -74,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.disable(logging.INFO)
-    texts = eval_messages()
+    texts = resident_questions()
     for model in args.models:
         per_parse, components = asyncio.run(cost(model, texts, args.passes))
         print(f"{model}: {per_parse:.2f} ms per parse ({len(texts)} messages x {args.passes})")

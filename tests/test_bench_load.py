@@ -166,6 +166,7 @@ def test_floor_keeps_the_stock_classifier_and_otherwise_the_projects_pipeline():
     others = [c for c in floor["pipeline"] if c["name"] != "DIETClassifier"]
     assert others == [c for c in ours["pipeline"] if c["name"] != "DIETClassifier"]
     assert floor["policies"] == ours["policies"] and floor["language"] == ours["language"]
+    assert floor_model.FLOOR_CONFIG.read_text(encoding="utf-8") == floor_model.render_config()
 
 
 def test_floor_has_no_action_server_nor_stores():
