@@ -218,6 +218,8 @@ def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """While a hand-off is open, the message goes to the staff desk, not to the bot (knowledge/handoff.py)."""
     if not turn.sender or not turn.text:  # a button's payload has no words for the desk
         return None
+    if not engine.may_have_open_hand_off(turn.sender):  # nearly every message: no query
+        return None
     with engine.make_session() as session, session.begin():
         text = forward_to_desk(session, sender=turn.sender, text=turn.text)
     return [Reply("handed_over", answer=Answer(text=text))] if text else None

@@ -19,12 +19,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge import queries, semantic
+from knowledge.handoff import OpenHandoffs
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
 from knowledge.review_dates import out_of_date_note
@@ -147,13 +148,27 @@ def _weight(hit: Hit) -> float:
     return hit.score * (PASSAGE_DISCOUNT if hit.ref.startswith("passage:") else 1.0)
 
 
+KB_COUNTER, HANDOFF_COUNTER = 1, 2  # rows of kb_version (migrations 0010 and 0011)
+
+
+class Counters(NamedTuple):
+    """What the change signal read: equal values mean nothing changed; None means unknown."""
+
+    kb: int | None  # entries, vocabulary, documents
+    handoffs: int | None  # hand-offs opened, claimed or closed
+
+
+UNKNOWN = Counters(None, None)
+
+
 class SqliteCommits:
     """SQLite's ``PRAGMA data_version`` on a connection of its own, which never writes: the value
     changes whenever any other connection, of any process, has committed to the database file.
 
     The knowledge base's fingerprint (two aggregate statements) was 19 % of the action server's CPU
     under load (py-spy, issue 16); when nothing was committed since it was read, it cannot have
-    changed. ``version()`` is None for another database (PostgreSQL has PostgresVersion), an
+    changed. The same value serves as the hand-offs' counter: every commit moves it, a hand-off's
+    among them. ``read()`` gives None for another database (PostgreSQL has PostgresVersion), an
     in-memory database or on any error: the fingerprint is then read for every message, as before.
     One connection per process (forked workers open their own); the engine using it serves one
     thread at a time.
@@ -166,17 +181,18 @@ class SqliteCommits:
         self._pid = 0
         self._connection: sqlite3.Connection | None = None
 
-    def version(self) -> int | None:
+    def read(self) -> Counters:
         if self._path is None:
-            return None
+            return UNKNOWN
         try:
             if self._connection is None or self._pid != os.getpid():
                 self._connection = sqlite3.connect(self._path, check_same_thread=False)
                 self._pid = os.getpid()
-            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            version = int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            return Counters(kb=version, handoffs=version)
         except sqlite3.Error:
             self._connection = None
-            return None
+            return UNKNOWN
 
 
 class PostgresVersion:
@@ -188,12 +204,15 @@ class PostgresVersion:
     the largest item of the action server's CPU on PostgreSQL under load (py-spy, issue 16). Reading
     the counter before the fingerprint, as SqliteCommits' data_version is read, keeps a staff edit
     live from the next message: a commit after the counter was read is seen by the next message.
-    ``version()`` is None when the row or the connection is not there: the fingerprint is then read
-    for every message, as before (a failed connection is tried again after ``RETRY`` seconds).
+    The same statement reads row 2, which a trigger on ``handoffs`` bumps (migration 0011).
+    A counter is None when its row or the connection is not there: the fingerprint (or who has an
+    open hand-off) is then read for every message, as before (a failed connection is tried again
+    after ``RETRY`` seconds).
     One connection per process: a forked worker opens its own and leaves the inherited one alone.
     """
 
     RETRY = 5.0
+    COUNTERS = f"SELECT id, version FROM kb_version WHERE id IN ({KB_COUNTER}, {HANDOFF_COUNTER})"
 
     def __init__(self, bind: Any) -> None:
         url = getattr(bind, "url", None)
@@ -205,9 +224,9 @@ class PostgresVersion:
         self._inherited: list[Any] = []  # a parent's connection: closing it would end the parent's session
         self._closer: Any = None
 
-    def version(self) -> int | None:
+    def read(self) -> Counters:
         if self._conninfo is None:
-            return None
+            return UNKNOWN
         import psycopg
 
         try:
@@ -217,20 +236,20 @@ class PostgresVersion:
                     self._inherited.append(self._connection)
                     self._connection = None
                 if monotonic() < self._retry_at:
-                    return None
+                    return UNKNOWN
                 self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3)
                 self._pid = os.getpid()
                 # closed when the engine is thrown away (tests, the bench), not left to the garbage collector
                 self._closer = weakref.finalize(self, self._connection.close)
-            row = self._connection.execute("SELECT version FROM kb_version WHERE id = 1").fetchone()
-            return None if row is None else int(row[0])
+            rows = dict(self._connection.execute(self.COUNTERS).fetchall())
+            return Counters(kb=rows.get(KB_COUNTER), handoffs=rows.get(HANDOFF_COUNTER))
         except psycopg.Error:
             if self._connection is not None:
                 self._closer.detach()
                 self._connection.close()
             self._connection = None
             self._retry_at = monotonic() + self.RETRY
-            return None
+            return UNKNOWN
 
 
 def change_signal(bind: Any) -> SqliteCommits | PostgresVersion:
@@ -266,6 +285,8 @@ class AnswerEngine:
         # knowledge base's change counter moved (PostgreSQL).
         self._changes = change_signal(getattr(make_session, "kw", {}).get("bind"))  # not for impact.py's sessions
         self._changes_seen: int | None = None
+        self._handoffs_seen: int | None = None  # the hand-offs' counter, read with the knowledge base's
+        self._open_handoffs = OpenHandoffs()
         # Updates change the index in place, so an engine serves one thread at a time: the action
         # server runs actions on its event loop and warms up before it serves; more workers are
         # more processes, each with its own engine.
@@ -290,11 +311,19 @@ class AnswerEngine:
             self._hits_memo.clear()
             self._semantic_memo.clear()
 
+    def may_have_open_hand_off(self, sender: str) -> bool:
+        """False only when ``sender`` certainly has no open hand-off (knowledge.handoff.OpenHandoffs):
+        within one_message() by the counter read at its start, else by reading it now."""
+        counter = self._handoffs_seen if self._pinned else self._changes.read().handoffs
+        return self._open_handoffs.may_include(self.make_session, sender, counter)
+
     def _current_index(self, session: Session) -> Bm25Index:
         if self._pinned and self._index is not None:
             set_vocabulary(self._vocabulary)  # type: ignore[arg-type]
             return self._index
-        changes = self._changes.version()  # read before the fingerprint: a commit in between is seen next time
+        counters = self._changes.read()  # before the fingerprint: a commit in between is seen next time
+        self._handoffs_seen = counters.handoffs
+        changes = counters.kb
         if self._index is not None and changes is not None and changes == self._changes_seen:
             set_vocabulary(self._vocabulary)  # type: ignore[arg-type]
             return self._index  # nothing was committed to the database since the fingerprint was read

@@ -177,6 +177,34 @@ def open_handoff(session: Session, sender: str) -> Handoff | None:
     return session.scalars(stmt.limit(1)).first()
 
 
+class OpenHandoffs:
+    """Who has an open hand-off, read again only when the hand-offs' counter moved.
+
+    Nearly every resident message asks "is this resident handed over?" (``forward_to_desk``); one
+    query for it was 15 % of the action server's CPU on PostgreSQL under load (py-spy, issue 16).
+    The counter (row 2 of ``kb_version``, bumped by a trigger in the same transaction as any change
+    to ``handoffs``; on SQLite, ``PRAGMA data_version``) is read at the start of the message
+    (knowledge.answering). The set is read after the counter, so a hand-off opened in between is
+    seen at once or the next time. Counter None (unknown): the set is read every time.
+    """
+
+    def __init__(self) -> None:
+        self._counter: int | None = None
+        self._senders: frozenset[str] = frozenset()
+
+    def may_include(self, make_session: Any, sender: str, counter: int | None) -> bool:
+        if counter is None or counter != self._counter:
+            self._senders = self._read(make_session)
+            self._counter = counter
+        return sender[:MAX_SENDER] in self._senders
+
+    @staticmethod
+    def _read(make_session: Any) -> frozenset[str]:
+        with make_session() as session:
+            stmt = select(Handoff.sender).where(Handoff.status.in_(OPEN)).distinct()
+            return frozenset(session.scalars(stmt))
+
+
 def _add(session: Session, handoff: Handoff, author: str, text: str, staff_name: str | None = None) -> HandoffMessage:
     message = HandoffMessage(
         handoff_id=handoff.id, author=author, staff_name=staff_name, text=mask_personal_data(text)[:MAX_TEXT]

@@ -8,8 +8,9 @@ document ──< clause ──< target
 
 vocabulary_term: an everyday word residents use -> the plan's term (the search's synonyms)
 answer_event: one row per bot reply, outcome and topic only (the dashboard's counts)
-kb_version: one row, a counter that PostgreSQL's triggers bump on any change of the entries, the
-            vocabulary or the documents (migration 0010): the answer engine's change signal
+kb_version: counters that PostgreSQL's triggers bump: row 1 on any change of the entries, the
+            vocabulary or the documents (migration 0010), the answer engine's change signal; row 2
+            on any change of the hand-offs (0011), so who is handed over is read only then
 """
 
 from __future__ import annotations
@@ -391,11 +392,12 @@ class AnswerEvent(Base):
 
 
 class KbVersion(Base):
-    """One row (id 1): on PostgreSQL, triggers bump ``version`` in the same transaction as any
-    change to ``faq_entries``, ``vocabulary_terms`` or ``documents`` (migration 0010), so the answer
-    engine reads this one value per message instead of the knowledge base's fingerprint
-    (knowledge.answering.PostgresVersion). SQLite has no triggers for it: ``PRAGMA data_version``
-    serves there (knowledge.answering.SqliteCommits)."""
+    """Row 1: on PostgreSQL, triggers bump ``version`` in the same transaction as any change to
+    ``faq_entries``, ``vocabulary_terms`` or ``documents`` (migration 0010), so the answer engine
+    reads this one value per message instead of the knowledge base's fingerprint
+    (knowledge.answering.PostgresVersion). Row 2: the same for ``handoffs`` (migration 0011), read
+    in the same statement (knowledge.handoff.OpenHandoffs). SQLite has no triggers for them:
+    ``PRAGMA data_version`` serves there (knowledge.answering.SqliteCommits)."""
 
     __tablename__ = "kb_version"
 

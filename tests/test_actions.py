@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.answer import ActionAnswer, answer_engine
+from knowledge.answering import UNKNOWN
 from knowledge.db import session_scope
 from knowledge.models import UnansweredQuestion
 
@@ -352,6 +353,6 @@ async def test_one_answer_reads_the_knowledge_bases_fingerprint_once_inbox_check
     reads = []
     real = answering.queries.kb_fingerprint
     monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
-    monkeypatch.setattr(engine._changes, "version", lambda: None)
+    monkeypatch.setattr(engine._changes, "read", lambda: UNKNOWN)
     messages, _ = await run(tracker(user("托育机构收费贵不贵，有没有补贴", "ask_childcare")))
     assert messages and len(reads) == 1

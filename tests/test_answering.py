@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from knowledge.answering import AnswerEngine
+from knowledge.answering import UNKNOWN, AnswerEngine
 from knowledge.db import get_sessionmaker, session_scope
-from knowledge.models import FaqEntry
+from knowledge.models import FaqEntry, Handoff
 from knowledge.parse import PLAN_TITLE
 
 PLAN_SOURCE = f"来源：《{PLAN_TITLE}》"
@@ -128,7 +128,7 @@ def test_one_message_reads_the_fingerprint_once_and_a_repeated_search_is_not_red
     reads = []
     real = answering.queries.kb_fingerprint
     monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
-    monkeypatch.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL (SQLite's shortcut: below)
+    monkeypatch.setattr(engine._changes, "read", lambda: UNKNOWN)  # no change counter (SQLite's shortcut: below)
     engine.hits(text="加装电梯")
     assert len(reads) == 1  # outside a message: every search checks for staff edits
     reads.clear()
@@ -149,7 +149,7 @@ def test_a_nested_message_keeps_the_outer_ones_reading(engine, monkeypatch):
     reads = []
     real = answering.queries.kb_fingerprint
     monkeypatch.setattr(answering.queries, "kb_fingerprint", lambda session: reads.append(1) or real(session))
-    monkeypatch.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL
+    monkeypatch.setattr(engine._changes, "read", lambda: UNKNOWN)  # no change counter
     with engine.one_message():
         with engine.one_message():  # decide() inside the answer action's own message
             engine.hits(text="托位有多少")
@@ -175,8 +175,8 @@ def test_the_fingerprint_is_read_again_only_after_some_connection_committed(fres
 
 
 def test_postgresql_and_memory_databases_read_the_fingerprint_every_time():
-    assert answering_commits("postgresql+psycopg://u@127.0.0.1/kb").version() is None
-    assert answering_commits("sqlite:///:memory:").version() is None
+    assert answering_commits("postgresql+psycopg://u@127.0.0.1/kb").read() == UNKNOWN
+    assert answering_commits("sqlite:///:memory:").read() == UNKNOWN
 
 
 def answering_commits(url: str):
@@ -238,16 +238,49 @@ def test_postgresql_without_the_counter_reads_the_fingerprint_every_time(pg_url:
     upgrade_to_head(pg_url)
     bind = create_engine(pg_url)
     signal = PostgresVersion(bind)
-    first = signal.version()
-    assert first is not None and signal.version() == first
+    first, handoffs = signal.read()
+    assert first is not None and handoffs is not None and signal.read() == (first, handoffs)
     with session_scope(pg_url) as s:
         s.execute(FaqEntry.__table__.delete())  # any statement on a watched table counts
-    assert signal.version() == first + 1
+    assert signal.read() == (first + 1, handoffs)
     with session_scope(pg_url) as s:
         s.execute(FaqEntry.__table__.delete().where(FaqEntry.id < 0))  # even one that changed no row
-    assert signal.version() == first + 2
+    assert signal.read() == (first + 2, handoffs)
+    with session_scope(pg_url) as s:  # the hand-offs' own counter (migration 0011), not the knowledge base's
+        s.execute(Handoff.__table__.update().where(Handoff.id < 0).values(status="closed"))
+    assert signal.read() == (first + 2, handoffs + 1)
     with bind.begin() as conn:
         conn.exec_driver_sql("DELETE FROM kb_version")
     bind.dispose()
-    assert signal.version() is None  # no row: unknown, so the engine reads the fingerprint
-    assert PostgresVersion(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/kb")).version() is None
+    assert signal.read() == UNKNOWN  # no rows: unknown, so the engine reads the fingerprint
+    assert PostgresVersion(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/kb")).read() == UNKNOWN
+
+
+def test_postgresql_reads_who_is_handed_over_only_after_a_hand_off_changed(pg_url: str, monkeypatch):
+    """knowledge.handoff.OpenHandoffs with the hand-offs' counter (migration 0011)."""
+    from knowledge import handoff
+    from knowledge.build import build
+    from knowledge.models import AnswerEvent
+
+    build(url=pg_url)
+    reads = []
+    real = handoff.OpenHandoffs._read
+    monkeypatch.setattr(handoff.OpenHandoffs, "_read", staticmethod(lambda m: reads.append(1) or real(m)))
+    engine = AnswerEngine(get_sessionmaker(pg_url))
+    sender = "web-" + "a" * 32
+
+    def handed_over() -> bool:
+        with engine.one_message():  # as the answer action asks: the counter is read at its start
+            return engine.may_have_open_hand_off(sender)
+
+    assert not handed_over() and not handed_over()
+    with session_scope(pg_url) as s:  # a write elsewhere (the counts) is no change
+        s.add(AnswerEvent(day="2026-11-30", step="topic_answer", outcome="answered"))
+    assert not handed_over() and len(reads) == 1
+    with session_scope(pg_url) as s:
+        s.add(Handoff(sender=sender, channel="rest", status="waiting"))
+    assert handed_over() and handed_over() and len(reads) == 2
+    assert not engine.may_have_open_hand_off("web-" + "b" * 32)  # another resident
+    with session_scope(pg_url) as s:
+        s.execute(Handoff.__table__.update().values(status="closed"))
+    assert not handed_over() and len(reads) == 3

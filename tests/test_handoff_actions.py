@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from actions.answer import ActionAnswer, answer_engine
 from knowledge import handoff
+from knowledge.build import build
 from knowledge.db import session_scope
 from knowledge.models import Handoff, HandoffMessage, StaffUser
 from knowledge.staff import create_user
@@ -23,13 +24,20 @@ from knowledge.staff import create_user
 SENDER = "web-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 
-@pytest.fixture
-def kb(fresh_kb_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", fresh_kb_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The answer action's engine keeps who is handed over between messages (OpenHandoffs): on
+    PostgreSQL a trigger's counter says when to read it again, on SQLite every commit does."""
+    if request.param == "sqlite":
+        url = request.getfixturevalue("fresh_kb_url")
+    else:
+        url = request.getfixturevalue("pg_url")
+        build(url=url)
+    monkeypatch.setenv("DATABASE_URL", url)
     answer_engine.cache_clear()
-    with session_scope(fresh_kb_url) as session:
+    with session_scope(url) as session:
         create_user(session, username="duty1", password="Duty-Passw0rd!x", role="reviewer", actor="test")
-    yield fresh_kb_url
+    yield url
     answer_engine.cache_clear()
 
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, func, select
 
 from knowledge import backup, queries, text, vocabulary
-from knowledge.answering import AnswerEngine
+from knowledge.answering import UNKNOWN, AnswerEngine
 from knowledge.build import build
 from knowledge.db import get_engine, get_sessionmaker, session_scope
 from knowledge.models import BUILD_USER, AuditEvent, StaffUser, VocabularyTerm
@@ -232,7 +232,7 @@ def test_the_fingerprint_stays_two_statements_and_a_vocabulary_change_rebuilds_t
             index = engine._current_index(session)
         assert statements == []  # SQLite: nothing committed since the last check, no statement at all
         with monkeypatch.context() as m:
-            m.setattr(engine._changes, "version", lambda: None)  # as on PostgreSQL
+            m.setattr(engine._changes, "read", lambda: UNKNOWN)  # as on PostgreSQL
             with make_session() as session:
                 assert engine._current_index(session) is index
         assert len(statements) == 2, statements  # the fingerprint's two statements, as before the vocabulary
