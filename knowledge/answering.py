@@ -469,7 +469,14 @@ class AnswerEngine:
         return with_district_note(answer, district)
 
     def answer_follow_up(
-        self, *, previous: str, text: str, topic: str | None, district: str | None = None, previous_ref: str = ""
+        self,
+        *,
+        previous: str,
+        text: str,
+        topic: str | None,
+        district: str | None = None,
+        previous_ref: str = "",
+        names_nothing: bool = False,
     ) -> Answer:
         """A follow-up ("那2022年底呢", "申请条件呢") on the previous question.
 
@@ -477,14 +484,20 @@ class AnswerEngine:
         of the previous and new words together: the new words say what is asked now, the
         previous ones which thing it is asked about. A candidate from the clause the previous
         answer cited (``previous_ref``) gets SAME_CLAUSE_BONUS: the resident goes on about
-        the same commitment unless the new words point clearly elsewhere.
+        the same commitment unless the new words point clearly elsewhere. ``names_nothing``: the new
+        words name no thing of their own ("怎么申请啊"), so they rank only together with the previous.
         """
         text = _without_district(text, district)
         combined = f"{previous} {text}"
         topics = [topic] if topic else None
         with self.make_session() as session:
             index = self._current_index(session)
-            now = {h.ref: h for h in index.search(text, topics=topics, limit=20)}
+            if names_nothing:  # what is asked about is the previous question's: it alone must be covered
+                now = {}
+                alone = {h.ref: h.coverage for h in index.search(previous, topics=topics, limit=20)}
+            else:
+                now = {h.ref: h for h in index.search(text, topics=topics, limit=20)}
+                alone = {}
             both = {h.ref: h for h in index.search(combined, topics=topics, limit=20)}
 
             previous_clause = self._clause_refs(session, [previous_ref]).get(previous_ref) if previous_ref else None
@@ -502,7 +515,10 @@ class AnswerEngine:
                 Hit(
                     ref,
                     score=rank(ref) + 1e-3 * (both[ref].score if ref in both else 0.0),
-                    coverage=max(now[ref].coverage if ref in now else 0.0, both[ref].coverage if ref in both else 0.0),
+                    coverage=max(
+                        now[ref].coverage if ref in now else alone.get(ref, 0.0),
+                        both[ref].coverage if ref in both else 0.0,
+                    ),
                 )
                 for ref in {*now, *both}
             ]
@@ -522,6 +538,31 @@ class AnswerEngine:
         if entry_id not in self._entries:
             self._entries[entry_id] = queries.published_entry(session, entry_id=entry_id)
         return self._entries[entry_id]
+
+    def document_count(self) -> int:
+        with self.make_session() as session:
+            return len(self._current_index(session))
+
+    def document_frequency(self, term: str) -> int:
+        """In how many search documents ``term`` occurs."""
+        with self.make_session() as session:
+            return self._current_index(session).document_frequency(term)
+
+    def rare_terms(self, text: str, *, at_most: int) -> list[str]:
+        """The words of ``text`` found in at least one and at most ``at_most`` search documents
+        (two characters or more): "一卡通", "夜间经济" name one commitment of the plan."""
+        with self.make_session() as session:
+            index = self._current_index(session)
+        found = []
+        for term in dict.fromkeys(terms(text)):
+            if len(term) >= 2 and not term.startswith("~") and 0 < index.document_frequency(term) <= at_most:
+                found.append(term)
+        return found
+
+    def clause_refs(self, refs: Iterable[str]) -> dict[str, str]:
+        """The clause of each search document ("faq:12" -> "第9条")."""
+        with self.make_session() as session:
+            return self._clause_refs(session, list(refs))
 
     def _clause_refs(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
         """The clause ("第9条", "2022报告·民生保障") of each search document: one query for the entries."""

@@ -236,6 +236,10 @@ class Bm25Index:
             self._year_mismatch[asked_years] = cached
         return cached
 
+    def document_frequency(self, term: str) -> int:
+        by_tf = self._postings.get(term)
+        return sum(map(len, by_tf.values())) if by_tf else 0
+
     def idf(self, term: str) -> float | None:
         by_tf = self._postings.get(term)
         if by_tf is None:

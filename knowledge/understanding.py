@@ -70,7 +70,9 @@ _ABOUT_BOT = re.compile(
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
     r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
-    r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的",
+    r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的|"
+    r"(你|你说)的?(这些|那些)?(信息|数据|内容|资料|说法|答案|回答|消息)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
+    r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的",
     re.IGNORECASE,
 )
 # "想打听个事儿", "有个问题想请教", "刚下班": nothing asked yet (counted as part of a greeting)
@@ -98,6 +100,14 @@ _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|还有|另外|如果是|要是|换成|其中|具体|分别)")
 _FOLLOW_UP_WORDS = re.compile(r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的)")
 FOLLOW_UP_MAX_CHARS = 14
+# "怎么申请啊", "去哪办理", "要什么材料": how to do it, without saying what: the thing asked about before.
+_HOW_TO_DO_IT = re.compile(
+    r"^(请问|那么|那|具体|所以|我们?|这个|那个)*(要|该|应该|可以|能)?"
+    r"((怎么|怎样|如何|去哪里?|到哪里?|在哪里?|哪里|找谁|找哪个部门)(去|来)?(办理|申请|办|报名|登记|申报|弄|操作|领取?)(手续)?"
+    r"|(手续|流程|材料|步骤)(是什么|有哪些|怎么办|怎么走|要哪些|需要什么|要什么)?"
+    r"|(要|需要)(什么|哪些)(材料|手续|条件))"
+    r"[啊呀呢吗哦嘛]*[?？。!！]*$"
+)
 
 # "现在/今年…多少": the latest figure the documents hold, never claimed to be current.
 NOW_WORDS = re.compile(r"现在|目前|如今|今年|眼下|最新|现阶段|当前|已经|到底|实际")
@@ -120,9 +130,12 @@ MANIPULATION = re.compile(
 )
 # Abuse and spam: declined politely, never matched against the plan.
 ABUSE = re.compile(
-    r"傻[逼bB×]|[sS][bB]|煞笔|智障|弱智|白痴|脑残|蠢货|废物|垃圾(机器人|东西|玩意)|什么(破|垃圾)?玩意|滚|去死|"
-    r"fuck|shit|操你|他妈的|妈的|tmd|nmsl|破机器人|没用的东西|糊弄|骗子|"
-    r"加(我)?微信|加(我)?qq|代开发票|刷单|兼职日结|贷款|博彩|赌博|色情|约炮|https?://|www\.",
+    r"傻[逼bB×]|(?<![a-zA-Z])[sS][bB](?![a-zA-Z])|煞笔|智障|弱智|白痴|脑残|蠢货|废物|垃圾(机器人|东西|玩意)|"
+    r"什么(破|垃圾)?玩意|滚(蛋|开|吧|出去|远点)|^滚[!！。.\s]*$|去死|"
+    # not "当爹妈的心里没底", "滚动实施", "公积金贷款": words of residents' own questions
+    r"fuck|shit|操你|(?<![爹爸老舅姑姨])妈的|tmd|nmsl|破机器人|没用的东西|糊弄|骗子|"
+    r"加(我)?微信|加(我)?qq|代开发票|刷单|兼职日结|(无抵押|低息|秒批|免息|网贷)贷款|贷款(秒批|包过|找我)|"
+    r"博彩|赌博|色情|约炮|https?://|www\.",
     re.IGNORECASE,
 )
 
@@ -241,9 +254,14 @@ def other_city(text: str) -> str | None:
     return city
 
 
+def asks_how_to_do_it(text: str) -> bool:
+    """ "怎么申请啊", "要什么材料": how to do something it doesn't name (the thing asked about before)."""
+    return bool(_HOW_TO_DO_IT.match(text))
+
+
 def is_follow_up(text: str) -> bool:
     short = len(text) <= FOLLOW_UP_MAX_CHARS
-    return short and bool(_FOLLOW_UP_START.match(text) or _FOLLOW_UP_WORDS.search(text))
+    return short and bool(_FOLLOW_UP_START.match(text) or _FOLLOW_UP_WORDS.search(text) or _HOW_TO_DO_IT.match(text))
 
 
 _REFERENCE_WORDS = re.compile(r"那么|那|这个|那个|也|一样|同样|呢|吗|么|怎么样|如何|有没有|有吗|是不是|[?？,，。\s]")

@@ -356,3 +356,36 @@ async def test_one_answer_reads_the_knowledge_bases_fingerprint_once_inbox_check
     monkeypatch.setattr(engine._changes, "read", lambda: UNKNOWN)
     messages, _ = await run(tracker(user("托育机构收费贵不贵，有没有补贴", "ask_childcare")))
     assert messages and len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "clause"), [("临时救助是什么", "第14条"), ("长期护理保险有试点吗", "第10条"), ("蓝领公寓是什么", "第9条")]
+)
+@pytest.mark.parametrize("how", ["具体怎么申请", "去哪里办理", "要什么材料"])
+async def test_asking_how_to_do_it_without_naming_it_is_about_the_previous_question(first, clause, how):
+    # "申请"/"办理" alone match other entries' how-to-apply answers best (积分落户, 人才房)
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == clause
+    messages, _ = await run(tracker(asked, *bot(answered), user(how, "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up" and messages[0]["custom"]["answer"]["clause"] == clause
+
+
+async def test_asking_which_year_about_the_previous_answer_gets_it_again_with_the_plans_years():
+    asked = user("积分落户主要看什么", "ask_hukou")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("这是哪一年定下来的", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+    assert "2021—2025年" in messages[0]["text"]
+
+
+async def test_a_weak_word_match_that_meaning_does_not_support_is_not_answered():
+    # "几个月" matches the childcare age entry; the entries nearest in meaning lie in other clauses
+    messages, _ = await run(tracker(user("华为年终奖一般发几个月", "ask_plan", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_a_word_only_the_plan_uses_outweighs_nlu_calling_it_off_topic():
+    messages, _ = await run(tracker(user("听说要搞民生一卡通，是真的吗", "out_of_scope", 1.0)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第19条"

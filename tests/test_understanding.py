@@ -5,7 +5,9 @@ import pytest
 from knowledge.text import simplified
 from knowledge.understanding import (
     asks_about_now,
+    asks_how_to_do_it,
     chitchat_kind,
+    is_abuse_or_spam,
     is_emergency,
     is_follow_up,
     is_foreign_language,
@@ -157,3 +159,28 @@ def test_loose_chit_chat_asks_nothing(text, kind):
 def test_a_newcomer_saying_hello_is_greeted():
     assert chitchat_kind("您好，我是刚来杭州的") == "greeting"
     assert chitchat_kind("你好，我是刚来杭州的，托位怎么申请") is None
+
+
+@pytest.mark.parametrize("text", ["我们当爹妈的心里没底", "滚动实施重点任务清单是什么", "共有产权房能用公积金贷款吗"])
+def test_residents_words_that_contain_an_insult_or_spam_word_are_not_declined(text):
+    assert not is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize("text", ["妈的什么破玩意", "滚", "滚蛋吧", "低息贷款找我", "你是SB吗"])
+def test_insults_and_spam_are_declined(text):
+    assert is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize("text", ["你说的这些是从哪里来的", "你是根据什么回答的", "你的资料从哪来"])
+def test_asking_where_the_assistant_gets_its_answers_is_about_the_bot(text):
+    assert chitchat_kind(text) == "about_bot"
+
+
+@pytest.mark.parametrize("text", ["怎么申请啊", "去哪里办理", "要什么材料", "手续怎么办", "具体怎么办理？"])
+def test_how_to_do_it_without_naming_it_is_a_follow_up(text):
+    assert asks_how_to_do_it(text) and is_follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["加梯怎么申请", "积分落户要什么材料"])
+def test_how_to_do_a_named_thing_is_a_question_of_its_own(text):
+    assert not asks_how_to_do_it(text)
