@@ -89,9 +89,12 @@ WORD_AGREEMENT_RANKS = 3
 # NLU this sure that a message is out of scope overrides a word match below OUT_OF_SCOPE_COVERAGE.
 NLU_OUT_OF_SCOPE = 0.85
 OUT_OF_SCOPE_COVERAGE = 0.6
-# …and, where only NLU (not the question's words) places it in a topic, one of this many documents
-# nearest in meaning must rest on the same clause (chosen on dev, session 7: 2-5 alike, 10 worse).
+# …and, where only NLU's catch-all intent for the plan's other commitments places it there, one of
+# this many documents nearest in meaning must rest on the same clause (chosen on dev, session 7: 2-5
+# alike, 10 worse; for every topic intent alike on dev, but the meaning query then cost a quarter of
+# the action server's CPU under make bench's load, p95 1.00x the floor against 0.78x without it).
 WEAK_AGREEMENT = 3
+AGREEMENT_INTENTS = ("ask_plan",)
 # A word in at most this many search documents ("一卡通", "夜间经济") names a commitment of the plan,
 # whatever NLU says (chosen on dev, session 7: 2-5 alike).
 RARE_TERM_DOCUMENTS = 3
@@ -433,9 +436,9 @@ def _answer_from(
     ):
         return None  # "家里水管爆了找谁修" shares 找谁修 with the lift's maintenance; NLU knows better
     weak_ok = chosen.coverage >= WEAK_COVERAGE and in_a_topic
-    if weak_ok and chosen.coverage < ANSWER_COVERAGE and topic is None:
-        # NLU alone puts it in a topic ("海康威视年终奖发几个月": ask_plan, "几个月" matches the
-        # childcare age entry): the meaning match must point at the same clause
+    if weak_ok and chosen.coverage < ANSWER_COVERAGE and topic is None and turn.intent in AGREEMENT_INTENTS:
+        # only NLU's catch-all puts it in the plan ("海康威视年终奖发几个月": ask_plan, "几个月"
+        # matches the childcare age entry): the meaning match must point at the same clause
         weak_ok = _meaning_agrees(chosen, text, engine)
     if chosen.coverage < ANSWER_COVERAGE and not weak_ok:
         nearest = _by_meaning(text, turn, engine) if by_meaning else None
