@@ -39,6 +39,7 @@ from knowledge.search import Hit
 from knowledge.text import terms, vocabulary
 from knowledge.topics import INTENT_TOPICS, TOPIC_TERMS
 from knowledge.understanding import (
+    ASKS_WHEN,
     HOW_MANY,
     NOW_WORDS,
     QUESTION_WORDS,
@@ -279,7 +280,7 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:
             return Reply("follow_up", answer=answer)
-    if turn.previous_ref and _ASKS_WHEN.search(question.text) and _names_only_common_words(question.text, engine):
+    if turn.previous_ref and ASKS_WHEN.search(question.text) and _names_only_common_words(question.text, engine):
         # "这是哪年定的" about the previous answer: that answer again, with the plan's years in its source
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:
@@ -312,7 +313,6 @@ _YEAR = re.compile(r"20[1-3]\d年?(底|末)?")
 _ASKING = re.compile(rf"{QUESTION_WORDS.pattern}|{NOW_WORDS.pattern}|{HOW_MANY.pattern}|第几|几")
 
 
-_ASKS_WHEN = re.compile(r"哪年|哪一年|什么时候|啥时候|何时|几几年|多会儿")
 _POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次)?")  # "这是哪年定的" points at the previous answer
 # A word found in this share of the search documents or more ("目标", "提出") names nothing of its own.
 COMMON_TERM_SHARE = 0.05
@@ -321,13 +321,22 @@ COMMON_TERM_SHARE = 0.05
 def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     """Besides question words, pointing words and years, the question's words are common to many
     documents or in none: "这是哪年定的", "这是到哪一年的目标" say what they ask, not about what."""
-    common = COMMON_TERM_SHARE * max(engine.document_count(), 1)
-    for word in asked_words(_ASKS_WHEN.sub(" ", text)):
-        if len(word) < 2 or _YEAR.fullmatch(word) or _POINTING.fullmatch(word):
-            continue
-        if 0 < engine.document_frequency(word) < common:
-            return False
-    return True
+    words = [
+        w
+        for w in asked_words(ASKS_WHEN.sub(" ", text))
+        if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)
+    ]
+    counts = engine.term_counts(words)
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    return not any(0 < counts.frequency[w] < common for w in words)
+
+
+def _rare_terms(text: str, engine: AnswerEngine) -> list[str]:
+    """The words of ``text`` (two characters or more) that at least one and at most
+    RARE_TERM_DOCUMENTS search documents use: "一卡通", "夜间经济" name one commitment of the plan."""
+    words = [t for t in dict.fromkeys(terms(text)) if len(t) >= 2 and not t.startswith("~")]
+    counts = engine.term_counts(words)
+    return [w for w in words if 0 < counts.frequency[w] <= RARE_TERM_DOCUMENTS]
 
 
 def asked_words(text: str) -> list[str]:
@@ -402,7 +411,7 @@ def _names_a_plan_term(text: str, engine: AnswerEngine | None = None) -> bool:
     plan_terms = {canonical for _, canonical in vocabulary()} | {t for ts in TOPIC_TERMS.values() for t in ts}
     if plan_terms & set(terms(text)):
         return True
-    return bool(RARE_TERM_DOCUMENTS and engine is not None and engine.rare_terms(text, at_most=RARE_TERM_DOCUMENTS))
+    return bool(RARE_TERM_DOCUMENTS and engine is not None and _rare_terms(text, engine))
 
 
 def _nlu_sure_out_of_scope(turn: Turn) -> bool:

@@ -161,6 +161,13 @@ class Counters(NamedTuple):
 UNKNOWN = Counters(None, None)
 
 
+class TermCounts(NamedTuple):
+    """Search documents in the current index, and in how many of them each asked word occurs."""
+
+    documents: int
+    frequency: dict[str, int]
+
+
 class SqliteCommits:
     """SQLite's ``PRAGMA data_version`` on a connection of its own, which never writes: the value
     changes whenever any other connection, of any process, has committed to the database file.
@@ -271,6 +278,8 @@ class AnswerEngine:
         self._vectors: dict[SearchDoc, Counter[str]] = {}
         self._general: dict[str, str] = {}  # topic -> ref of its general entry, set with the index
         self._entry_versions: dict[int, int] = {}  # FAQ entry id -> version in the index
+        self._entry_clauses: dict[int, int] = {}  # FAQ entry id -> its clause's id, with the index
+        self._clause_names: dict[int, str] = {}  # clause id -> ref ("第9条"), with the index
         self._block_sums: dict[int, tuple[int, int, int]] = {}  # queries.live_sums of the index
         self._vocabulary: Pairs | None = None  # the database's vocabulary the index was built with
         self._pinned = False  # within one_message()
@@ -361,6 +370,7 @@ class AnswerEngine:
         entries = queries.published_entries(session)  # ordered by id
         docs = [self._faq_doc(e) for e in entries]
         self._entry_versions = {e.id: e.version for e in entries}
+        self._entry_clauses = {e.id: e.clause_id for e in entries}
         self._block_sums = self._sums(self._entry_versions.items())
         # Each topic's general entry: by convention the first of its curated file (lowest id).
         self._general = {}
@@ -368,7 +378,9 @@ class AnswerEngine:
             if e.key is not None:
                 self._general.setdefault(e.topic, f"faq:{e.id}")
         passages = {}
-        for clause in queries.all_clauses(session):
+        clauses = queries.all_clauses(session)
+        self._clause_names = {clause.id: clause.ref for clause in clauses}
+        for clause in clauses:
             for n, sentence in enumerate(sentences(clause.text)):
                 if len(sentence) < 8:
                     continue
@@ -416,7 +428,9 @@ class AnswerEngine:
         # What is indexed now; an entry withdrawn meanwhile is left out (the next check sees the change).
         for entry_id in [*removed, *changed]:
             self._entry_versions.pop(entry_id, None)
+            self._entry_clauses.pop(entry_id, None)
         self._entry_versions.update((e.id, e.version) for e in entries)
+        self._entry_clauses.update((e.id, e.clause_id) for e in entries)
         for b in blocks:
             self._block_sums.pop(b, None)
         self._block_sums.update(
@@ -500,8 +514,8 @@ class AnswerEngine:
                 alone = {}
             both = {h.ref: h for h in index.search(combined, topics=topics, limit=20)}
 
-            previous_clause = self._clause_refs(session, [previous_ref]).get(previous_ref) if previous_ref else None
-            clauses = self._clause_refs(session, [*now, *both]) if previous_clause else {}
+            previous_clause = self._clause_refs([previous_ref]).get(previous_ref) if previous_ref else None
+            clauses = self._clause_refs([*now, *both]) if previous_clause else {}
 
             def rank(ref: str) -> float:
                 same = SAME_CLAUSE_BONUS if previous_clause and clauses.get(ref) == previous_clause else 0.0
@@ -539,42 +553,29 @@ class AnswerEngine:
             self._entries[entry_id] = queries.published_entry(session, entry_id=entry_id)
         return self._entries[entry_id]
 
-    def document_count(self) -> int:
-        with self.make_session() as session:
-            return len(self._current_index(session))
-
-    def document_frequency(self, term: str) -> int:
-        """In how many search documents ``term`` occurs."""
-        with self.make_session() as session:
-            return self._current_index(session).document_frequency(term)
-
-    def rare_terms(self, text: str, *, at_most: int) -> list[str]:
-        """The words of ``text`` found in at least one and at most ``at_most`` search documents
-        (two characters or more): "一卡通", "夜间经济" name one commitment of the plan."""
+    def term_counts(self, words: Iterable[str]) -> TermCounts:
+        """How many search documents there are, and in how many of them each of ``words`` occurs:
+        a word in few documents names one commitment ("一卡通"), one in many names nothing ("目标")."""
         with self.make_session() as session:
             index = self._current_index(session)
-        found = []
-        for term in dict.fromkeys(terms(text)):
-            if len(term) >= 2 and not term.startswith("~") and 0 < index.document_frequency(term) <= at_most:
-                found.append(term)
-        return found
+        return TermCounts(documents=len(index), frequency={w: index.document_frequency(w) for w in words})
 
     def clause_refs(self, refs: Iterable[str]) -> dict[str, str]:
         """The clause of each search document ("faq:12" -> "第9条")."""
         with self.make_session() as session:
-            return self._clause_refs(session, list(refs))
+            self._current_index(session)
+        return self._clause_refs(refs)
 
-    def _clause_refs(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
-        """The clause ("第9条", "2022报告·民生保障") of each search document: one query for the entries."""
-        found = {ref: self._passages[ref][0].ref for ref in refs if ref in self._passages}
-        entries = {int(ref[4:]): ref for ref in refs if ref.startswith("faq:")}
-        if entries:
-            rows = session.execute(
-                select(FaqEntry.id, Clause.ref)
-                .join(Clause, Clause.id == FaqEntry.clause_id)
-                .where(FaqEntry.id.in_(entries))
-            )
-            found.update((entries[entry_id], clause) for entry_id, clause in rows)
+    def _clause_refs(self, refs: Iterable[str]) -> dict[str, str]:
+        """The clause ("第9条", "2022报告·民生保障") of each search document, as the index holds it."""
+        found = {}
+        for ref in refs:
+            if ref in self._passages:
+                found[ref] = self._passages[ref][0].ref
+            elif ref.startswith("faq:") and ref[4:].isdigit():
+                clause = self._clause_names.get(self._entry_clauses.get(int(ref[4:]), -1))
+                if clause is not None:
+                    found[ref] = clause
         return found
 
     def hits(self, *, text: str, topic: str | None = None, limit: int = 8) -> list[Hit]:

@@ -98,6 +98,8 @@ _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶
 
 # A follow-up refers to the previous answer.
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|还有|另外|如果是|要是|换成|其中|具体|分别)")
+# "哪年", "什么时候": asks when; about the previous answer if it names nothing else ("这是哪年定的").
+ASKS_WHEN = re.compile(r"哪年|哪一年|什么时候|啥时候|何时|几几年|多会儿")
 _FOLLOW_UP_WORDS = re.compile(r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的)")
 FOLLOW_UP_MAX_CHARS = 14
 # "怎么申请啊", "去哪办理", "要什么材料": how to do it, without saying what: the thing asked about before.

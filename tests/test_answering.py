@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from knowledge.answering import UNKNOWN, AnswerEngine
 from knowledge.db import get_sessionmaker, session_scope
-from knowledge.models import FaqEntry, Handoff
+from knowledge.models import Clause, FaqEntry, Handoff
 from knowledge.parse import PLAN_TITLE
 
 PLAN_SOURCE = f"来源：《{PLAN_TITLE}》"
@@ -111,6 +111,34 @@ def test_new_published_entry_is_found_at_once(fresh_kb_url: str):
         )
     answer = engine.answer(text="电梯电费谁出", topic="elevator")
     assert answer.text.startswith("（测试条目）")
+
+
+def test_the_clause_of_each_document_follows_staff_edits(fresh_kb_url: str):
+    """clause_refs answers from what the index holds: an entry moved to another clause, or added,
+    is seen at the next call, without a query per call."""
+    engine = AnswerEngine(get_sessionmaker(fresh_kb_url))
+    with session_scope(fresh_kb_url) as s:
+        first = select(Clause.ref).join(FaqEntry, FaqEntry.clause_id == Clause.id).where(FaqEntry.id == 1)
+        old_clause = s.scalar(first)
+        other_id = s.scalar(select(Clause.id).where(Clause.ref == "第20条"))
+    assert old_clause != "第20条"
+    passage = "passage:第7条#0"  # the first sentence of clause 7
+    assert engine.clause_refs(["faq:1", passage, "faq:999999", "faq:x"]) == {"faq:1": old_clause, passage: "第7条"}
+    with session_scope(fresh_kb_url) as s:
+        s.get(FaqEntry, 1).clause_id = other_id
+        s.add(
+            FaqEntry(
+                topic="plan",
+                question="（测试条目）慈善组织有多少家？",
+                answer="（测试条目）以公告为准。",
+                clause_id=other_id,
+                status="published",
+                updated_by="staff:li",
+            )
+        )
+    with session_scope(fresh_kb_url) as s:
+        new_id = s.scalar(select(FaqEntry.id).where(FaqEntry.question.startswith("（测试条目）慈善")))
+    assert engine.clause_refs(["faq:1", f"faq:{new_id}"]) == {"faq:1": "第20条", f"faq:{new_id}": "第20条"}
 
 
 @pytest.mark.parametrize(
