@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from knowledge.answering import Answer, AnswerEngine, with_district_note
@@ -103,6 +103,9 @@ RARE_TERM_DOCUMENTS = 3
 DISTRICT_SHARE = 0.6
 # "现在/今年": a 2022 report sentence within this share of the best match is preferred.
 NOW_PREFERENCE = 0.5
+# "现在有多少了" after a question: a 2022 report sentence within this share of the best match of
+# that question gives its latest figure ("增加值" beside the target's "主营业务收入": 0.44).
+LATEST_SHARE = 0.4
 NOW_NOTE = "（以上是两份文件中最新的数据，来自2022年的进展报道，不代表现在的情况；最新情况请以有关部门发布为准。）"
 CHITCHAT_RESPONSES = {
     "greeting": "utter_greet",
@@ -110,7 +113,10 @@ CHITCHAT_RESPONSES = {
     "goodbye": "utter_goodbye",
     "about_bot": "utter_capabilities",
 }
-ARE_YOU_A_MACHINE = re.compile(r"机器人|真人|人工智能|你是谁|是人吗|AI", re.IGNORECASE)
+# …and "你的信息是从哪来的", "靠不靠谱": the reply that says what the answers rest on.
+ARE_YOU_A_MACHINE = re.compile(
+    r"机器人|真人|人工智能|你是谁|是人吗|AI|哪来|哪里来|哪儿来|靠谱|准不准|准确吗|可靠|可信|根据|依据", re.IGNORECASE
+)
 CHITCHAT_INTENTS = {
     "greet": "greeting",
     "thank": "thanks",
@@ -211,9 +217,23 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     seen: set[tuple[Any, ...]] = set()
     asked = split_questions(without_greeting(turn.text))
     if len(asked) > 1:  # "养狗要办狗证吗，在哪办": "在哪办" asks nothing of its own
-        asked = [q for q in asked if any(len(w) > 1 for w in asked_words(q.text))] or asked[:1]
+        asked = [q for q in asked if _names_something(q.text) or _asks_back(q.text)] or asked[:1]
+    earlier: tuple[str, Reply] | None = None  # the last question of this message that named its subject
     for question in asked:
-        reply = answer_question(question, turn, engine)
+        asked_turn = turn
+        if earlier is not None and not _names_something(question.text):
+            # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it
+            text, reply = earlier
+            answer = reply.answer if reply.cited else None
+            asked_turn = replace(
+                turn,
+                previous=text,
+                previous_answer=answer.text if answer and answer.ref else "",
+                previous_ref=(answer.ref or "") if answer else "",
+            )
+        reply = answer_question(question, asked_turn, engine)
+        if _names_something(question.text):
+            earlier = (question.text, reply)
         key = (reply.step, reply.answer.faq_id, reply.answer.text) if reply.answer else (reply.step, reply.response)
         if key not in seen:
             seen.add(key)
@@ -223,6 +243,16 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         declined = [r for r in replies if not r.cited]
         return cited + declined[:1]
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
+
+
+def _names_something(text: str) -> bool:
+    """The question says what it is about ("这是哪年要达到的" does not: a pointing word and a year)."""
+    return any(len(w) > 1 and not _POINTING.fullmatch(w) and not _YEAR.fullmatch(w) for w in asked_words(text))
+
+
+def _asks_back(text: str) -> bool:
+    """ "现在有多少了", "这是哪年的": asks about the time or the latest figure of what was asked before."""
+    return asks_about_now(text) or bool(ASKS_WHEN.search(text))
 
 
 def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
@@ -271,7 +301,7 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
-    if not is_follow_up(question.text) and asked_words(question.text):
+    if not is_follow_up(question.text) and _names_something(question.text):
         short = len(question.text) <= SHORT_FOLLOW_UP
         if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=question.text, limit=3)):
             return None  # a question of its own
@@ -359,7 +389,7 @@ def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
     hits = engine.hits(text=_YEAR.sub(" ", previous), limit=20)
     if not hits:
         return None
-    floor = max(WEAK_COVERAGE, NOW_PREFERENCE * hits[0].coverage)
+    floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
     report = [h for h in hits if h.ref.startswith(f"passage:{REPORT_PREFIX}") and h.coverage >= floor]
     answers = [a for a in (engine.answer_hit(h) for h in report) if a is not None]
     # a sentence with a figure over its heading ("居民收入稳步提升。")

@@ -49,7 +49,7 @@ EMERGENCY = re.compile(
 )
 
 _GREETING = re.compile(
-    r"^(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
+    r"^(请问)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
     r"有没有人|有人在线吗|在线吗|在线不|在不|人呢|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
     r"新年好|过年好|节日快乐)",
     re.IGNORECASE,
@@ -71,7 +71,8 @@ _ABOUT_BOT = re.compile(
     r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
     r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的|"
-    r"(你|你说)的?(这些|那些)?(信息|数据|内容|资料|说法|答案|回答|消息)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
+    r"(你|你说)的?(这些|那些)?(信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
+    r"(你|你说)的?(这些|那些)?(话|信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(靠不靠谱|靠谱吗|靠谱不|准不准|准吗|准确吗|可靠吗|可信吗|能信吗)|"
     r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的",
     re.IGNORECASE,
 )
@@ -100,7 +101,10 @@ _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|还有|另外|如果是|要是|换成|其中|具体|分别)")
 # "哪年", "什么时候": asks when; about the previous answer if it names nothing else ("这是哪年定的").
 ASKS_WHEN = re.compile(r"哪年|哪一年|什么时候|啥时候|何时|几几年|多会儿")
-_FOLLOW_UP_WORDS = re.compile(r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的)")
+_FOLLOW_UP_WORDS = re.compile(
+    r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的|"
+    r"也(有|是|算|能|可以|一样|包括|适用)|算不算|包不包括|包括吗)"
+)
 FOLLOW_UP_MAX_CHARS = 14
 # "怎么申请啊", "去哪办理", "要什么材料": how to do it, without saying what: the thing asked about before.
 _HOW_TO_DO_IT = re.compile(
@@ -113,7 +117,7 @@ _HOW_TO_DO_IT = re.compile(
 
 # "现在/今年…多少": the latest figure the documents hold, never claimed to be current.
 NOW_WORDS = re.compile(r"现在|目前|如今|今年|眼下|最新|现阶段|当前|已经|到底|实际")
-HOW_MANY = re.compile(r"多少|几个|几家|几所|几套|几万|数量|进展|完成|建成|建了|达到|有了|实现")
+HOW_MANY = re.compile(r"多少|几个|几家|几所|几套|几万|数量|进展|完成|建成|建了|达到|做到|搞到|有了|实现")
 # Someone asking for other people's data, or trying to make the assistant leave its job.
 MANIPULATION = re.compile(
     r"(忽略|无视|忘记|忘掉|不要管|别管).{0,10}(指令|规则|设定|提示|要求|限制|说明)|系统提示|提示词|prompt|"
@@ -189,10 +193,18 @@ def split_questions(text: str) -> list[Question]:
 # A question about fire safety or lift rules rather than someone in danger now.
 _POLICY_WORDS = re.compile(r"隐患|预防|防范|整治|计划|规划|政策|制度|演练|保险|补贴|标准|目标|要求|规定|提出|措施")
 _NOW = re.compile(r"了|快|救命|现在|正在|马上|赶紧|急|！|!")
+# A condition of long standing told as a story ("外婆中风瘫在床上三年了，…长期护理的保险能报吗"):
+# a question about help with it, unless something happens right now.
+_LONG_AGO = re.compile(
+    r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|好几年|多年|去年|前年|以前|之前|那年|后遗症|常年"
+)
+_RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")
 
 
 def is_emergency(text: str) -> bool:
     if not EMERGENCY.search(text):
+        return False
+    if _LONG_AGO.search(text) and _POLICY_WORDS.search(text) and not _RIGHT_NOW.search(text):
         return False
     return not (_POLICY_WORDS.search(text) and not _NOW.search(text))
 
@@ -304,6 +316,13 @@ ASK_FOR_PERSON = re.compile(
 )
 
 
+# "你是机器人还是真人客服": a question about the assistant, unless a person is asked for as well.
+_ARE_YOU = re.compile(r"你(到底|究竟)?是.{0,6}(机器人|真人|人工|机器|ai)|是(机器人|真人|人工)(还是|吗)", re.IGNORECASE)
+_WANTS = re.compile(r"转|找|要|接|叫|换|联系|让")
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the resident asks to talk to a member of staff instead of the assistant."""
-    return bool(ASK_FOR_PERSON.search(text))
+    if not ASK_FOR_PERSON.search(text):
+        return False
+    return not (_ARE_YOU.search(text) and not _WANTS.search(_ARE_YOU.sub("", text)))

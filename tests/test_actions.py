@@ -389,3 +389,26 @@ async def test_a_weak_word_match_that_meaning_does_not_support_is_not_answered()
 async def test_a_word_only_the_plan_uses_outweighs_nlu_calling_it_off_topic():
     messages, _ = await run(tracker(user("听说要搞民生一卡通，是真的吗", "out_of_scope", 1.0)))
     assert messages[0]["custom"]["answer"]["clause"] == "第19条"
+
+
+@pytest.mark.parametrize("later", ["现在有多少了", "目前实际达到多少"])
+async def test_a_later_question_naming_nothing_asks_about_the_question_before_it(later):
+    # "…现在有多少了" alone names nothing; it asks for the latest figure on the question before it
+    messages, _ = await run(tracker(user(f"数字经济核心产业主营业务收入的目标是多少，{later}", "ask_plan")))
+    clauses = [m["custom"]["answer"]["clause"] for m in messages if m["custom"].get("answer")]
+    assert clauses == ["主要目标", "2022报告·创新驱动"]
+    assert "4905" in messages[1]["text"]
+
+
+async def test_a_follow_up_with_two_questions_naming_nothing_answers_both_about_the_previous_answer():
+    asked = user("居民人均可支配收入的目标是多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    follow = user("这是到哪年的？眼下实际是多少", "nlu_fallback", 0.4)
+    messages, _ = await run(tracker(asked, *bot(answered), follow))
+    assert [m["custom"]["step"] for m in messages] == ["follow_up", "follow_up"]
+    assert "2021—2025年" in messages[0]["text"] and "74700" in messages[1]["text"]
+
+
+async def test_a_person_asked_whether_the_assistant_is_a_person_is_not_handed_over():
+    messages, _ = await run(tracker(user("请问你到底是机器人还是真人客服", "bot_challenge")))
+    assert messages[0]["custom"]["step"] == "about_bot"

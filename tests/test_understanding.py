@@ -5,6 +5,7 @@ import pytest
 from knowledge.text import simplified
 from knowledge.understanding import (
     asks_about_now,
+    asks_for_a_person,
     asks_how_to_do_it,
     chitchat_kind,
     is_abuse_or_spam,
@@ -184,3 +185,43 @@ def test_how_to_do_it_without_naming_it_is_a_follow_up(text):
 @pytest.mark.parametrize("text", ["加梯怎么申请", "积分落户要什么材料"])
 def test_how_to_do_a_named_thing_is_a_question_of_its_own(text):
     assert not asks_how_to_do_it(text)
+
+
+@pytest.mark.parametrize("text", ["您好，请问有人在吗", "請問在嗎"])
+def test_asking_whether_anyone_is_there_is_a_greeting(text):
+    assert chitchat_kind(simplified(text)) == "greeting"
+
+
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("你是机器人还是真人客服", False),
+        ("你是真人吗", False),
+        ("你是机器人吧，我要转人工", True),
+        ("帮我转人工", True),
+    ],
+)
+def test_asking_whether_the_assistant_is_a_person_is_not_asking_for_one(text, person):
+    assert asks_for_a_person(text) is person
+
+
+@pytest.mark.parametrize("text", ["你的资料都是从哪来的", "你说的这些话准不准", "你的回答靠谱吗"])
+def test_asking_whether_the_answers_can_be_trusted_is_about_the_bot(text):
+    assert loose_chitchat_kind(text) == "about_bot"
+
+
+@pytest.mark.parametrize(
+    "text", ["我爸中风好几年了，瘫在床上，长期护理保险能不能报", "奶奶去年骨折以后一直卧床，有没有护理补贴"]
+)
+def test_a_long_standing_illness_with_a_question_about_help_is_not_an_emergency(text):
+    assert not is_emergency(text)
+
+
+@pytest.mark.parametrize("text", ["我爸中风好几年了，刚才突然晕倒了", "外公中风了，快叫救护车"])
+def test_an_illness_happening_now_is_an_emergency(text):
+    assert is_emergency(text)
+
+
+@pytest.mark.parametrize("text", ["宁波也有吗", "富阳算不算", "滨江也一样吗", "那个包不包括临平"])
+def test_also_and_does_it_count_are_follow_ups(text):
+    assert is_follow_up(text)
