@@ -221,8 +221,9 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     earlier: tuple[str, Reply] | None = None  # the last question of this message that named its subject
     for question in asked:
         asked_turn = turn
-        if earlier is not None and not _names_something(question.text):
-            # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it
+        if earlier is not None and (not _names_something(question.text) or is_follow_up(question.text)):
+            # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it;
+            # "西湖跟西溪要一起保护？具体是个啥工程": so does "具体是个啥工程"
             text, reply = earlier
             answer = reply.answer if reply.cited else None
             asked_turn = replace(
@@ -232,7 +233,7 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
                 previous_ref=(answer.ref or "") if answer else "",
             )
         reply = answer_question(question, asked_turn, engine)
-        if _names_something(question.text):
+        if _names_something(question.text) and not is_follow_up(question.text):
             earlier = (question.text, reply)
         key = (reply.step, reply.answer.faq_id, reply.answer.text) if reply.answer else (reply.step, reply.response)
         if key not in seen:

@@ -159,9 +159,11 @@ def _clean(part: str) -> str:
 def split_questions(text: str) -> list[Question]:
     """The questions of a message, in order, at most ``MAX_QUESTIONS``; each with the sentences
     that tell its story as context. A message without any question word is one question."""
-    sentences = [s for s in (_clean(p) for p in _SENTENCE_END.split(text)) if s]
+    raw = [p for p in _SENTENCE_END.split(text) if _clean(p)]
     parts: list[str] = []
-    for sentence in sentences:
+    marked: set[int] = set()  # parts the resident ended with a question mark: "…放在一起保护？" asks
+    for piece in raw:
+        sentence = _clean(piece)
         # A sentence with two questions joined by a comma: "托位要达到多少，蓝领公寓谁能住"
         clauses = [c for c in (_clean(p) for p in _CLAUSE_END.split(sentence)) if c]
         current = ""
@@ -174,10 +176,12 @@ def split_questions(text: str) -> list[Question]:
                 current = f"{current}，{clause}" if current else (_NEW_QUESTION.sub("", clause) or clause)
         if current:
             parts.append(current)
+        if piece.rstrip(" ，,、。；;！!").endswith(("?", "？")):
+            marked.add(len(parts) - 1)
     questions: list[Question] = []
     story: list[str] = []
-    for part in parts:
-        if QUESTION_WORDS.search(part):
+    for n, part in enumerate(parts):
+        if QUESTION_WORDS.search(part) or n in marked:
             questions.append(Question(text=part, context="，".join(story)))
             story = []
         else:

@@ -412,3 +412,9 @@ async def test_a_follow_up_with_two_questions_naming_nothing_answers_both_about_
 async def test_a_person_asked_whether_the_assistant_is_a_person_is_not_handed_over():
     messages, _ = await run(tracker(user("请问你到底是机器人还是真人客服", "bot_challenge")))
     assert messages[0]["custom"]["step"] == "about_bot"
+
+
+async def test_a_later_question_opening_with_a_follow_up_word_is_about_the_question_before_it():
+    # "具体是个啥工程" alone matches another clause's 工程 best; here it asks about the wetland clause
+    messages, _ = await run(tracker(user("西湖和西溪湿地要一起保护？具体是个什么工程", "ask_plan")))
+    assert {m["custom"]["answer"]["clause"] for m in messages if m["custom"].get("answer")} == {"第17条"}

@@ -225,3 +225,9 @@ def test_an_illness_happening_now_is_an_emergency(text):
 @pytest.mark.parametrize("text", ["宁波也有吗", "富阳算不算", "滨江也一样吗", "那个包不包括临平"])
 def test_also_and_does_it_count_are_follow_ups(text):
     assert is_follow_up(text)
+
+
+def test_a_sentence_ended_with_a_question_mark_is_a_question_without_a_question_word():
+    asked = split_questions("钱塘江古海塘也要申遗?具体是个啥项目")
+    assert [q.text for q in asked] == ["钱塘江古海塘也要申遗", "具体是个啥项目"]
+    assert split_questions("孩子刚一岁。家里老人来不了，保姆太贵。")[0].context == ""
