@@ -391,7 +391,7 @@ def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
     if not hits:
         return None
     floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
-    report = [h for h in hits if h.ref.startswith(f"passage:{REPORT_PREFIX}") and h.coverage >= floor]
+    report = [h for h in _from_report(hits, engine) if h.coverage >= floor]
     answers = [a for a in (engine.answer_hit(h) for h in report) if a is not None]
     # a sentence with a figure over its heading ("居民收入稳步提升。")
     answers.sort(key=lambda a: not re.search(r"\d", a.text.removeprefix("2022年的进展报道提到：")))
@@ -409,12 +409,18 @@ def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply
     about = f"{turn.previous} {question.text}" if is_follow_up(question.text) else question.text
     everything = engine.hits(text=about, limit=20)
     floor = max(WEAK_COVERAGE, DISTRICT_SHARE * everything[0].coverage) if everything else 1.0
-    hits = [h for h in everything if h.ref.startswith(f"passage:{REPORT_PREFIX}") and h.coverage >= floor]
+    hits = [h for h in _from_report(everything, engine) if h.coverage >= floor]
     for hit in hits:
         answer = engine.answer_hit(hit)
         if answer is not None and short in answer.text:
             return Reply("district_fact", answer=answer)
     return None
+
+
+def _from_report(hits: list[Hit], engine: AnswerEngine) -> list[Hit]:
+    """The hits resting on the 2022 report: its sentences and the entries written from it."""
+    clauses = engine.clause_refs(h.ref for h in hits)
+    return [h for h in hits if clauses.get(h.ref, "").startswith(REPORT_PREFIX)]
 
 
 def _choose(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
@@ -423,7 +429,7 @@ def _choose(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine) -> Hit
         return None
     best = hits[0]
     if asks_about_now(text):
-        report = [h for h in hits if h.ref.startswith(f"passage:{REPORT_PREFIX}")]
+        report = _from_report(hits, engine)
         if report and report[0].coverage >= NOW_PREFERENCE * best.coverage:
             return report[0]
     return best
@@ -488,7 +494,7 @@ def _answer_from(
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None:
         return None
-    if asks_about_now(text) and chosen.ref.startswith(f"passage:{REPORT_PREFIX}"):
+    if asks_about_now(text) and (answer.clause_ref or "").startswith(REPORT_PREFIX):
         answer.text += "\n" + NOW_NOTE
     log.debug("step %s: %s (coverage %.2f, score %.1f)", step, chosen.ref, chosen.coverage, chosen.score)
     return Reply(step, answer=answer)

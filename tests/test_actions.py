@@ -418,3 +418,13 @@ async def test_a_later_question_opening_with_a_follow_up_word_is_about_the_quest
     # "具体是个啥工程" alone matches another clause's 工程 best; here it asks about the wetland clause
     messages, _ = await run(tracker(user("西湖和西溪湿地要一起保护？具体是个什么工程", "ask_plan")))
     assert {m["custom"]["answer"]["clause"] for m in messages if m["custom"].get("answer")} == {"第17条"}
+
+
+async def test_an_entry_written_from_the_report_counts_as_the_reports_for_district_and_now_questions():
+    # the entries on 邻里社区 and on 2021 incomes rest on the report, like its sentences
+    district = [{"entity": "district", "value": "钱塘区"}]
+    messages, _ = await run(tracker(user("我在钱塘区打工，钱塘那边有蓝领公寓吗", "ask_rental", entities=district)))
+    assert messages[0]["custom"]["step"] == "district_fact" and "邻里社区" in messages[0]["text"]
+    messages, _ = await run(tracker(user("现在杭州人均可支配收入到多少了", "ask_plan")))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·创新驱动" and "74700" in messages[0]["text"]
+    assert "不代表现在的情况" in messages[0]["text"]
