@@ -331,7 +331,8 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     answer = engine.answer_follow_up(
         previous=turn.previous,
-        text=question.text,
+        # what it asks about, without its question words: "高中呢，新增几所" is about 高中, not 几所
+        text=_ASKING.sub(" ", question.text).strip() or question.text,
         topic=words_topic(question.text) or turn.topic_in_context,  # "那托育呢": the topic it names now
         district=turn.district,
         previous_ref=turn.previous_ref,

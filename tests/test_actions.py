@@ -428,3 +428,11 @@ async def test_an_entry_written_from_the_report_counts_as_the_reports_for_distri
     messages, _ = await run(tracker(user("现在杭州人均可支配收入到多少了", "ask_plan")))
     assert messages[0]["custom"]["answer"]["clause"] == "2022报告·创新驱动" and "74700" in messages[0]["text"]
     assert "不代表现在的情况" in messages[0]["text"]
+
+
+async def test_a_follow_up_is_ranked_by_what_it_asks_about_not_by_its_question_words():
+    # "几所" matches the entry that says the report gives no count of kindergartens ("有几所")
+    first = user("2022年杭州计划建成多少所中小学和幼儿园", "ask_plan")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user("那高中呢，新增几所", "follow_up")))
+    assert "3所直属高中" in messages[0]["text"]
