@@ -329,16 +329,29 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         answer = engine.answer(text=turn.previous, topic=None, district=turn.district)
         if answer.found:
             return Reply("follow_up", answer=answer)
-    answer = engine.answer_follow_up(
-        previous=turn.previous,
-        # what it asks about, without its question words: "高中呢，新增几所" is about 高中, not 几所
-        text=_ASKING.sub(" ", question.text).strip() or question.text,
-        topic=words_topic(question.text) or turn.topic_in_context,  # "那托育呢": the topic it names now
-        district=turn.district,
-        previous_ref=turn.previous_ref,
-        names_nothing=asks_how_to_do_it(question.text),
-    )
-    return Reply("follow_up", answer=answer) if answer.found else None
+    named = words_topic(question.text)  # "那托育呢": the topic it names now
+    topics = [named] if named else [turn.topic_in_context, None] if turn.topic_in_context else [None]
+    # "那老人呢" after a question on schooling: the previous topic has nothing that says 老人
+    for topic in topics:
+        answer = engine.answer_follow_up(
+            previous=turn.previous,
+            # what it asks about, without its question words: "高中呢，新增几所" is about 高中, not 几所
+            text=_ASKING.sub(" ", question.text).strip() or question.text,
+            topic=topic,
+            district=turn.district,
+            previous_ref=turn.previous_ref,
+            names_nothing=asks_how_to_do_it(question.text),
+        )
+        if answer.found and (topic is None or topic == named or _says_any(asked_words(question.text), answer.text)):
+            return Reply("follow_up", answer=answer)
+    return None
+
+
+def _says_any(words: list[str], text: str) -> bool:
+    """``text`` says one of ``words`` (two characters or more; none asked: True)."""
+    words = [w for w in words if len(w) > 1]
+    said = set(terms(text))
+    return not words or any(w in said or f"~{w}" in said for w in words)
 
 
 _YEAR = re.compile(r"20[1-3]\d年?(底|末)?")

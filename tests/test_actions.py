@@ -436,3 +436,12 @@ async def test_a_follow_up_is_ranked_by_what_it_asks_about_not_by_its_question_w
     answered, _ = await run(tracker(first))
     messages, _ = await run(tracker(first, *bot(answered), user("那高中呢，新增几所", "follow_up")))
     assert "3所直属高中" in messages[0]["text"]
+
+
+async def test_a_follow_up_on_a_subject_the_previous_topic_lacks_is_answered_from_any_topic():
+    first = user("学前教育以后怎么规划", "ask_childcare")
+    answered, _ = await run(tracker(first))
+    assert answered[0]["custom"]["answer"]["clause"] == "第8条"  # an entry of the childcare topic
+    follow = user("那老人呢", "follow_up")
+    messages, _ = await run(tracker(first, *bot(answered), follow, slots={"topic": "childcare"}))
+    assert messages[0]["custom"]["step"] == "follow_up" and "养老" in messages[0]["text"]
