@@ -239,11 +239,20 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         if key not in seen:
             seen.add(key)
             replies.append(reply)
+    elsewhere = [r for r in replies if r.step == "other_city"]
+    if elsewhere:  # "广州蓝领公寓多吗，租金多少": the questions after it are about that city too
+        return elsewhere[:1]
     cited = [r for r in replies if r.cited]
     if cited:  # a question the plan doesn't cover beside answered ones: say so once, after them
         declined = [r for r in replies if not r.cited]
         return cited + declined[:1]
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
+
+
+def _without_district(text: str, district: str | None) -> str:
+    if not district:
+        return text
+    return text.replace(district, "").replace(district.rstrip("区市县"), "")
 
 
 def _names_something(text: str) -> bool:
@@ -302,9 +311,10 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
-    if not is_follow_up(question.text) and _names_something(question.text):
-        short = len(question.text) <= SHORT_FOLLOW_UP
-        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=question.text, limit=3)):
+    own = _without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
+    if not is_follow_up(question.text) and _names_something(own):
+        short = len(own) <= SHORT_FOLLOW_UP
+        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=own, limit=3)):
             return None  # a question of its own
     if _held_by_previous_answer(question.text, turn):
         # "增长了多少" after the GDP sentence, which gives the growth too: that answer again

@@ -37,7 +37,7 @@ _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 EMERGENCY = re.compile(
     r"被困|困在|困住|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|出不来了|出不去了|"
     r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
-    r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|"
+    r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|臭鸡蛋味|(煤气|燃气|天然气|液化气).{0,8}(嘶嘶|漏|味)|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
     r"喘不过气|呼吸困难|心脏骤停|心脏病发|心脏不舒服|心梗|胸口(剧|疼|痛)|中风|抽搐|抽筋|高烧|口吐白沫|大出血|"
     r"流了很多血|血流不止|一直流血|流血不止|在流血|满身是血|一动不动|不动了|躺在地上|摔下来了|摔下去了|"
@@ -62,7 +62,7 @@ _THANKS = re.compile(
 _GOODBYE = re.compile(
     r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
     r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|忙去了|"
-    r"不聊了|走了|下线了|88",
+    r"不聊了|走了|下线了|先下了|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88",
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(
@@ -70,7 +70,8 @@ _ABOUT_BOT = re.compile(
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
     r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
-    r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的|"
+    r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
+    r"(你|你的)(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新)|"
     r"(你|你说)的?(这些|那些)?(信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
     r"(你|你说)的?(这些|那些)?(话|信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(靠不靠谱|靠谱吗|靠谱不|准不准|准吗|准确吗|可靠吗|可信吗|能信吗)|"
     r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的",
@@ -200,15 +201,16 @@ _NOW = re.compile(r"了|快|救命|现在|正在|马上|赶紧|急|！|!")
 # A condition of long standing told as a story ("外婆中风瘫在床上三年了，…长期护理的保险能报吗"):
 # a question about help with it, unless something happens right now.
 _LONG_AGO = re.compile(
-    r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|好几年|多年|去年|前年|以前|之前|那年|后遗症|常年"
+    r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年"
 )
+_ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证")
 _RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")
 
 
 def is_emergency(text: str) -> bool:
     if not EMERGENCY.search(text):
         return False
-    if _LONG_AGO.search(text) and _POLICY_WORDS.search(text) and not _RIGHT_NOW.search(text):
+    if _LONG_AGO.search(text) and _ASKS_FOR_HELP.search(text) and not _RIGHT_NOW.search(text):
         return False
     return not (_POLICY_WORDS.search(text) and not _NOW.search(text))
 
@@ -240,7 +242,12 @@ def chitchat_kind(text: str) -> str | None:
     return None
 
 
-_OPENS_WITH = {"thanks": _THANKS, "goodbye": _GOODBYE, "greeting": _GREETING}
+_OPENS_WITH = {
+    "thanks": re.compile(rf"(太|非常|真是?|十分|实在|万分)*({_THANKS.pattern})", re.IGNORECASE),  # "太感谢了，…"
+    "goodbye": _GOODBYE,
+    "greeting": _GREETING,
+}
+_TO_THE_BOT = re.compile(r"你|您|助手|机器人|客服|这个(程序|系统|软件|工具|小程序)|ai", re.IGNORECASE)
 
 
 def loose_chitchat_kind(text: str) -> str | None:
@@ -248,8 +255,8 @@ def loose_chitchat_kind(text: str) -> str | None:
     "好嘞，那我去忙了" (goodbye), "你这个助手是哪个部门弄的，说的话靠谱不" (about_bot). The caller
     checks that no plan term is named (actions/steps.py)."""
     folded = text.lower().strip()
-    if _ABOUT_BOT.search(folded):
-        return "about_bot"
+    if _ABOUT_BOT.search(folded) and _TO_THE_BOT.search(folded):
+        return "about_bot"  # not "一体化先行区是干啥的": it must be said to the assistant
     for kind in ("goodbye", "thanks", "greeting"):
         found = _OPENS_WITH[kind].match(folded)
         if found and not QUESTION_WORDS.search(folded[found.end() :]):

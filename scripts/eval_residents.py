@@ -202,7 +202,7 @@ def parse_items(raw: Any, clauses: dict[str, str]) -> list[Item]:
             continue
         item_id = entry.get("id")
         where = f"第{n}项（{item_id}）"
-        if not isinstance(item_id, str) or not re.fullmatch(r"[a-z_]+-\d{3}", item_id):
+        if not isinstance(item_id, str) or not re.fullmatch(r"[a-z_]+-\d{3,4}", item_id):
             problems.append(f"{where}: id 缺失或格式不对（应如 core-017）")
         elif item_id in seen_ids:
             problems.append(f"{where}: id 重复")

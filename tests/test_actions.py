@@ -445,3 +445,8 @@ async def test_a_follow_up_on_a_subject_the_previous_topic_lacks_is_answered_fro
     follow = user("那老人呢", "follow_up")
     messages, _ = await run(tracker(first, *bot(answered), follow, slots={"topic": "childcare"}))
     assert messages[0]["custom"]["step"] == "follow_up" and "养老" in messages[0]["text"]
+
+
+async def test_the_questions_after_one_about_another_city_are_about_that_city_too():
+    messages, _ = await run(tracker(user("南京的公租房好申请吗，租金一个月多少", "ask_rental")))
+    assert [m["custom"]["step"] for m in messages] == ["other_city"]

@@ -231,3 +231,30 @@ def test_a_sentence_ended_with_a_question_mark_is_a_question_without_a_question_
     asked = split_questions("钱塘江古海塘也要申遗?具体是个啥项目")
     assert [q.text for q in asked] == ["钱塘江古海塘也要申遗", "具体是个啥项目"]
     assert split_questions("孩子刚一岁。家里老人来不了，保姆太贵。")[0].context == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("真是太感谢了，我转给我爸也看看", "thanks"),
+        ("好，我先下了，以后有事再来问", "goodbye"),
+        ("你是不是政府官方的", "about_bot"),
+        ("你这些数据截止到什么时候", "about_bot"),
+    ],
+)
+def test_more_chit_chat_in_residents_words(text, kind):
+    assert (chitchat_kind(text) or loose_chitchat_kind(text)) == kind
+
+
+def test_a_question_about_a_thing_is_not_about_the_assistant():
+    assert loose_chitchat_kind("听说要建杭绍一体化合作先行区，这是干啥的") is None
+    assert loose_chitchat_kind("这个公积金怎么用") is None
+
+
+@pytest.mark.parametrize("text", ["燃气灶旁边一直有嘶嘶的声音", "家里一股臭鸡蛋味，是不是漏气"])
+def test_signs_of_a_gas_leak_are_an_emergency(text):
+    assert is_emergency(text)
+
+
+def test_an_illness_of_the_past_with_a_question_about_a_certificate_is_not_an_emergency():
+    assert not is_emergency("我妈中风以后走路不方便，残疾证怎么办")
