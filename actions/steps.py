@@ -3,10 +3,11 @@
 One resident message passes the message steps in order; the first that returns replies decides:
 
     emergency → handed_over → clicked_button → chose_topic → handoff → refused → foreign_language → chitchat
-    → questions
+    → more → questions
 
 (``emergency`` first, even while a conversation is handed over to staff; ``handed_over`` sends the
-message to the staff desk while a hand-off is open; ``handoff`` is a request for a person.)
+message to the staff desk while a hand-off is open; ``handoff`` is a request for a person; ``more``
+is "具体点" / "还有呢" after an answer.)
 
 ``questions`` splits the message into up to three questions (knowledge/understanding.py) and
 passes each through the question steps, in order:
@@ -46,6 +47,7 @@ from knowledge.understanding import (
     Question,
     asks_about_now,
     asks_for_a_person,
+    asks_for_more,
     asks_how_to_do_it,
     chitchat_kind,
     is_abuse_or_spam,
@@ -285,6 +287,24 @@ def handoff(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     return [Reply("handoff", answer=Answer(text=text))]
 
 
+def more(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """ "具体点，从哪几块下手", "还有呢": more of the clause the previous answer rested on."""
+    if not turn.previous_ref or not asks_for_more(turn.text):
+        return None
+    rest = split_questions(turn.text)[1:]  # "还有呢？那个成长驿站是啥": a question of its own after it
+    if rest and _asks_elsewhere(rest[0].text, turn.previous_ref, engine):
+        return None
+    answer = engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=turn.text)
+    return [Reply("follow_up", answer=answer)] if answer.found else None
+
+
+def _asks_elsewhere(text: str, previous_ref: str, engine: AnswerEngine) -> bool:
+    """``text`` matches well on its own a document of another clause than ``previous_ref``'s."""
+    hits = [h for h in engine.hits(text=text, limit=3) if h.coverage >= OWN_QUESTION_COVERAGE]
+    clauses = engine.clause_refs([previous_ref, *(h.ref for h in hits)])
+    return any(clauses.get(h.ref) != clauses.get(previous_ref) for h in hits)
+
+
 MESSAGE_STEPS: list[MessageStep] = [
     emergency,  # first, even during a hand-off: someone in danger gets 110/119/120 at once
     handed_over,
@@ -294,6 +314,7 @@ MESSAGE_STEPS: list[MessageStep] = [
     refused,
     foreign_language,
     chitchat,
+    more,
     questions,
 ]
 

@@ -88,6 +88,15 @@ class Answer:
         return f"{self.text}\n{self.source_line}" if self.source_line else self.text
 
 
+# An answer whose words are this much in the one shown already says nothing more.
+SAME_WORDS = 0.7
+
+
+def _says_the_same(text: str, shown: str) -> bool:
+    words = {t for t in terms(text) if not t.startswith("~")}
+    return len(words & set(terms(shown))) >= SAME_WORDS * max(len(words), 1)
+
+
 def not_covered(topic: str | None = None) -> Answer:
     return Answer(
         text=(
@@ -545,6 +554,28 @@ class AnswerEngine:
                 return not_covered(topic)
             answer.related = self._related(session, list(both.values()), exclude=best, topic=answer.topic)
         return with_district_note(answer, district)
+
+    def more_on(self, *, previous_ref: str, previous: str, text: str) -> Answer:
+        """ "具体点", "还有呢" after an answer: another sentence or entry of the clause it rested on,
+        the one that best matches the previous question and the new words; not the same one again."""
+        with self.make_session() as session:
+            index = self._current_index(session)
+            clause = self._clause_refs([previous_ref]).get(previous_ref)
+            if clause is None:
+                return not_covered()
+            shown = self._answer_for(session, Hit(previous_ref, 1.0, 1.0))
+            ranked = [h.ref for h in index.search(f"{previous} {text}", limit=100)]
+            # the clause's own sentences in order after the ranked ones: every one is "more"
+            in_order = [ref for ref, (c, _) in self._passages.items() if c.ref == clause]
+            candidates = [r for r in dict.fromkeys([*ranked, *in_order]) if r != previous_ref]
+            clauses = self._clause_refs(candidates)
+            for ref in candidates:
+                if clauses.get(ref) != clause:
+                    continue
+                answer = self._answer_for(session, Hit(ref, 1.0, 1.0))
+                if answer is not None and (shown is None or not _says_the_same(answer.text, shown.text)):
+                    return answer
+        return not_covered()
 
     def _published(self, session: Session, entry_id: int) -> FaqEntry | None:
         """The published entry with its clause (None if it isn't), read once per change of the

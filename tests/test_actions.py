@@ -450,3 +450,19 @@ async def test_a_follow_up_on_a_subject_the_previous_topic_lacks_is_answered_fro
 async def test_the_questions_after_one_about_another_city_are_about_that_city_too():
     messages, _ = await run(tracker(user("南京的公租房好申请吗，租金一个月多少", "ask_rental")))
     assert [m["custom"]["step"] for m in messages] == ["other_city"]
+
+
+@pytest.mark.parametrize("more", ["具体点", "还有呢", "能详细说说吗，都有哪些方面"])
+async def test_asking_for_more_gets_another_part_of_the_same_clause(more):
+    first = user("碳达峰碳中和杭州怎么推进", "ask_plan")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user(more, "follow_up")))
+    before, after = answered[0]["custom"]["answer"], messages[0]["custom"]["answer"]
+    assert after["clause"] == before["clause"] == "第6条" and after["ref"] != before["ref"]
+
+
+async def test_asking_for_more_then_about_another_thing_answers_that_thing():
+    first = user("托育方面杭州有什么规划", "ask_childcare")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user("还有呢？成长驿站又是什么", "follow_up")))
+    assert any("成长驿站" in m["text"] for m in messages)

@@ -6,6 +6,7 @@ from knowledge.text import simplified
 from knowledge.understanding import (
     asks_about_now,
     asks_for_a_person,
+    asks_for_more,
     asks_how_to_do_it,
     chitchat_kind,
     is_abuse_or_spam,
@@ -258,3 +259,10 @@ def test_signs_of_a_gas_leak_are_an_emergency(text):
 
 def test_an_illness_of_the_past_with_a_question_about_a_certificate_is_not_an_emergency():
     assert not is_emergency("我妈中风以后走路不方便，残疾证怎么办")
+
+
+@pytest.mark.parametrize(
+    ("text", "more"), [("具体点", True), ("还有呢？", True), ("能详细说说吗", True), ("具体怎么申请", False)]
+)
+def test_asking_for_more(text, more):
+    assert asks_for_more(text) is more
