@@ -13,7 +13,7 @@ is "具体点" / "还有呢" after an answer.)
 passes each through the question steps, in order:
 
     other_city → district_fact → follow_up → topic_answer → story_answer → final_clause → meaning_answer
-    → (not covered)
+    → same_clause → (not covered)
 
 Every reply names the step that produced it (``Reply.step``): it is logged at debug level with the
 matched entry, and sent to rich clients in the message's custom part, so "which step answered
@@ -332,16 +332,20 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
-    own = _without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
-    if not is_follow_up(question.text) and _names_something(own):
-        short = len(own) <= SHORT_FOLLOW_UP
-        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=own, limit=3)):
-            return None  # a question of its own
     if _held_by_previous_answer(question.text, turn):
         # "增长了多少" after the GDP sentence, which gives the growth too: that answer again
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:
             return Reply("follow_up", answer=answer)
+    if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
+        return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
+    own = _without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
+    if not is_follow_up(question.text) and _names_something(own):
+        short = len(own) <= SHORT_FOLLOW_UP
+        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=own, limit=3)):
+            return None  # a question of its own
+        if _names_only_unknown_words(own, turn, engine):
+            return None  # "血压高要紧吗" after an answer on life expectancy: about something the plan never names
     if turn.previous_ref and ASKS_WHEN.search(question.text) and _names_only_common_words(question.text, engine):
         # "这是哪年定的" about the previous answer: that answer again, with the plan's years in its source
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
@@ -375,7 +379,12 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         )
         if answer.found and (topic is None or topic == named or _says_any(asked_words(question.text), answer.text)):
             return Reply("follow_up", answer=answer)
+    if _POINTS_BACK.search(question.text):  # "刚才那个项目，正式名称是什么": a detail of what was just said
+        return same_clause(question, turn, engine)
     return None
+
+
+_POINTS_BACK = re.compile(r"刚才|刚说|刚刚|来着|你说的|上面说|前面说|上面提|前面提")
 
 
 def _says_any(words: list[str], text: str) -> bool:
@@ -405,6 +414,17 @@ def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     counts = engine.term_counts(words)
     common = COMMON_TERM_SHARE * max(counts.documents, 1)
     return not any(0 < counts.frequency[w] < common for w in words)
+
+
+def _names_only_unknown_words(text: str, turn: Turn, engine: AnswerEngine) -> bool:
+    """The question is about two words or more (two characters or more each), all in no search document
+    and not in the previous answer ("四川是哪个市" after an answer naming 四川省 is about that answer)."""
+    said = set(terms(turn.previous_answer))
+    words = [w for w in asked_words(text) if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)]
+    if any(w in said or f"~{w}" in said for w in words):
+        return False
+    counts = engine.term_counts(words)
+    return len(words) >= 2 and not any(counts.frequency[w] for w in words)  # one may be a typo ("上一年")
 
 
 def _rare_terms(text: str, engine: AnswerEngine) -> list[str]:
@@ -631,6 +651,39 @@ def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     return Reply("final_clause", answer=reply.answer) if reply is not None else None
 
 
+# A short question about a detail the previous answer did not give ("在哪个镇来着", "主要帮人家干些啥")…
+SAME_CLAUSE_CHARS = 16
+# …is looked for by meaning among this many documents nearest to both questions together.
+SAME_CLAUSE_CANDIDATES = 40
+
+
+# Words that point back at what was just said ("刚才说的那个", "人家", "还要", "也有类似的吗").
+_REFERS = re.compile(
+    r"这个|那个|这些|那些|这里|那里|那边|这边|刚才|刚说|刚刚|来着|人家|他们|它们?|其中|还要|还有|还会|也|呢|类似|同样|"
+    r"上面|前面|你说的|分别|这两个|那两个|以后|之后|然后"
+)
+
+
+def same_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """Last: a short question that nothing else answered, after a cited answer, asks about a detail of
+    the same commitment ("刚才说的那个非遗项目，全名叫啥"): the part of that clause nearest in meaning to
+    both questions together, not the same part again. Not when NLU is sure it is off-topic
+    ("明天要下雨吗")."""
+    if not turn.previous_ref or len(question.text) > SAME_CLAUSE_CHARS or _nlu_sure_out_of_scope_for_meaning(turn):
+        return None
+    if not (is_follow_up(question.text) or _REFERS.search(question.text)):
+        return None  # "体检报告上尿酸高要紧吗" after a question on life expectancy says nothing of it
+    matches = engine.semantic_matches(text=f"{turn.previous} {question.text}", limit=SAME_CLAUSE_CANDIDATES)
+    clauses = engine.clause_refs([turn.previous_ref, *(m.ref for m in matches)])
+    clause = clauses.get(turn.previous_ref)
+    for match in matches:
+        if match.ref != turn.previous_ref and clause is not None and clauses.get(match.ref) == clause:
+            answer = engine.answer_hit(Hit(match.ref, match.similarity, match.similarity))
+            if answer is not None:
+                return Reply("same_clause", answer=answer)
+    return None
+
+
 QUESTION_STEPS: list[QuestionStep] = [
     other_city_step,
     district_fact,  # before follow_up: "那钱塘区有装好的例子吗" has the report's 邻里社区 as its answer
@@ -639,6 +692,7 @@ QUESTION_STEPS: list[QuestionStep] = [
     story_answer,
     final_clause,
     meaning_answer,
+    same_clause,
 ]
 
 

@@ -61,7 +61,7 @@ _THANKS = re.compile(
 )
 _GOODBYE = re.compile(
     r"再见|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
-    r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|忙去了|"
+    r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|先去忙|忙去了|"
     r"不聊了|走了|下线了|先下了|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88",
     re.IGNORECASE,
 )
@@ -247,6 +247,7 @@ _OPENS_WITH = {
     "goodbye": _GOODBYE,
     "greeting": _GREETING,
 }
+_ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
 _TO_THE_BOT = re.compile(r"你|您|助手|机器人|客服|这个(程序|系统|软件|工具|小程序)|ai", re.IGNORECASE)
 
 
@@ -257,6 +258,7 @@ def loose_chitchat_kind(text: str) -> str | None:
     folded = text.lower().strip()
     if _ABOUT_BOT.search(folded) and _TO_THE_BOT.search(folded):
         return "about_bot"  # not "一体化先行区是干啥的": it must be said to the assistant
+    folded = _ACKNOWLEDGE.sub("", folded) or folded  # "行，那我先去忙了"
     for kind in ("goodbye", "thanks", "greeting"):
         found = _OPENS_WITH[kind].match(folded)
         if found and not QUESTION_WORDS.search(folded[found.end() :]):

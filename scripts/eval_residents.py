@@ -227,8 +227,10 @@ def parse_items(raw: Any, clauses: dict[str, str]) -> list[Item]:
             if not _strings(context) or not 1 <= len(context) <= 2:
                 problems.append(f"{where}: follow_up 需要 1–2 条 context")
                 context = []
-        elif "context" in entry:
-            problems.append(f"{where}: 只有 follow_up 可以有 context")
+        elif "context" in entry and (kind not in {"out_of_scope", "chitchat"} or not 1 <= len(context or []) <= 2):
+            # out of scope or chit-chat after an answer: "明天会下雨吗" is not more about the previous answer
+            problems.append(f"{where}: 只有 follow_up（以及 out_of_scope、chitchat）可以有 1–2 条 context")
+            context = []
         key = (*context, text.strip())
         if key in seen_texts:
             problems.append(f"{where}: 与 {seen_texts[key]} 重复")

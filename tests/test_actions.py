@@ -466,3 +466,27 @@ async def test_asking_for_more_then_about_another_thing_answers_that_thing():
     answered, _ = await run(tracker(first))
     messages, _ = await run(tracker(first, *bot(answered), user("还有呢？成长驿站又是什么", "follow_up")))
     assert any("成长驿站" in m["text"] for m in messages)
+
+
+@pytest.mark.parametrize("new", ["明天杭州下雨吗", "附近有什么好吃的馆子"])
+async def test_an_off_topic_question_after_an_answer_is_not_more_about_that_answer(new):
+    first = user("托位到2025年要达到多少", "ask_childcare")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user(new, "out_of_scope", 1.0)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_a_short_question_about_a_detail_of_the_previous_answer_gets_that_clauses_part():
+    first = user("西湖龙井要申报世界遗产吗", "ask_plan")
+    answered, _ = await run(tracker(first))
+    assert answered[0]["custom"]["answer"]["clause"] == "第16条"
+    messages, _ = await run(tracker(first, *bot(answered), user("刚才那个项目，正式名称是什么", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第16条"
+    assert messages[0]["custom"]["answer"]["ref"] != answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_a_short_new_question_after_an_answer_is_not_taken_for_a_detail_of_it():
+    first = user("杭州人均预期寿命目标多少", "ask_plan")
+    answered, _ = await run(tracker(first))
+    messages, _ = await run(tracker(first, *bot(answered), user("血压高要紧吗", "nlu_fallback", 0.4)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]

@@ -239,6 +239,7 @@ def test_a_sentence_ended_with_a_question_mark_is_a_question_without_a_question_
     [
         ("真是太感谢了，我转给我爸也看看", "thanks"),
         ("好，我先下了，以后有事再来问", "goodbye"),
+        ("行，那我先去忙了", "goodbye"),
         ("你是不是政府官方的", "about_bot"),
         ("你这些数据截止到什么时候", "about_bot"),
     ],
