@@ -549,8 +549,12 @@ def _answer_from(
     weak_ok = chosen.coverage >= WEAK_COVERAGE and in_a_topic
     if weak_ok and chosen.coverage < ANSWER_COVERAGE and topic is None and turn.intent in AGREEMENT_INTENTS:
         # only NLU's catch-all puts it in the plan ("海康威视年终奖发几个月": ask_plan, "几个月"
-        # matches the childcare age entry): the meaning match must point at the same clause
-        weak_ok = _meaning_agrees(chosen, text, engine)
+        # matches the childcare age entry): the meaning match must point at the same clause; or
+        # another of the first word matches does ("碳达峰碳中和跟老百姓过日子有啥关系": "老百姓"
+        # matches 第24条 best, 碳达峰碳中和 and the meaning point at 第6条)
+        agreeing = _agreeing_hit(hits, chosen, text, engine)
+        weak_ok = agreeing is not None
+        chosen = agreeing or chosen
     if chosen.coverage < ANSWER_COVERAGE and not weak_ok:
         nearest = _by_meaning(text, turn, engine) if by_meaning else None
         if nearest is None:
@@ -565,16 +569,20 @@ def _answer_from(
     return Reply(step, answer=answer)
 
 
-def _meaning_agrees(chosen: Hit, text: str, engine: AnswerEngine) -> bool:
-    """One of the WEAK_AGREEMENT documents nearest in meaning rests on the clause of ``chosen``."""
+def _agreeing_hit(hits: list[Hit], chosen: Hit, text: str, engine: AnswerEngine) -> Hit | None:
+    """``chosen``, or else the first of the first WORD_AGREEMENT_RANKS word matches (at least
+    WEAK_COVERAGE), whose clause one of the WEAK_AGREEMENT documents nearest in meaning rests on."""
     matches = engine.semantic_matches(text=text, limit=WEAK_AGREEMENT)
     if not matches:
-        return True  # meaning-based matching is off: the word match alone, as before
+        return chosen  # meaning-based matching is off: the word match alone, as before
     refs = [m.ref for m in matches]
-    if chosen.ref in refs:
-        return True
-    clauses = engine.clause_refs([chosen.ref, *refs])
-    return clauses.get(chosen.ref) in {clauses.get(r) for r in refs}
+    candidates = [chosen, *(h for h in hits[:WORD_AGREEMENT_RANKS] if h.ref != chosen.ref)]
+    clauses = engine.clause_refs([*refs, *(h.ref for h in candidates)])
+    near = {clauses.get(r) for r in refs}
+    for hit in candidates:
+        if hit.coverage >= WEAK_COVERAGE and (hit.ref in refs or clauses.get(hit.ref) in near):
+            return hit
+    return None
 
 
 def words_topic(text: str) -> str | None:

@@ -490,3 +490,9 @@ async def test_a_short_new_question_after_an_answer_is_not_taken_for_a_detail_of
     answered, _ = await run(tracker(first))
     messages, _ = await run(tracker(first, *bot(answered), user("血压高要紧吗", "nlu_fallback", 0.4)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_a_weak_word_match_gives_way_to_one_of_the_next_that_meaning_agrees_with():
+    # "老百姓" matches the entry on everyone's part in common prosperity (第24条) best
+    messages, _ = await run(tracker(user("碳达峰碳中和跟老百姓日子有啥关系?", "ask_plan", 0.99)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第6条"
