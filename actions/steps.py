@@ -119,6 +119,9 @@ CHITCHAT_RESPONSES = {
 ARE_YOU_A_MACHINE = re.compile(
     r"机器人|真人|人工智能|你是谁|是人吗|AI|哪来|哪里来|哪儿来|靠谱|准不准|准确吗|可靠|可信|根据|依据", re.IGNORECASE
 )
+LONG_CHITCHAT_INTENTS = ("thank", "goodbye", "greet")
+LONG_CHITCHAT_CHARS = 30
+LONG_CHITCHAT_CONFIDENCE = 0.9
 CHITCHAT_INTENTS = {
     "greet": "greeting",
     "thank": "thanks",
@@ -191,7 +194,15 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     kind = chitchat_kind(turn.text)
     if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
         kind = loose_chitchat_kind(turn.text)
-    if kind is None and turn.intent in CHITCHAT_INTENTS and len(turn.text) <= 12 and turn.confidence >= 0.8:
+    short = len(turn.text) <= 12 and turn.confidence >= 0.8
+    # "好嘞，今天就问到这儿，辛苦啦": longer thanks and goodbyes when NLU is surer and no plan term is named
+    longer = (
+        turn.intent in LONG_CHITCHAT_INTENTS
+        and len(turn.text) <= LONG_CHITCHAT_CHARS
+        and turn.confidence >= LONG_CHITCHAT_CONFIDENCE
+        and not _names_a_plan_term(turn.text, engine)
+    )
+    if kind is None and turn.intent in CHITCHAT_INTENTS and (short or longer):
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
             kind = None  # "你好，托位" asks about the plan after all

@@ -247,6 +247,7 @@ _OPENS_WITH = {
     "goodbye": _GOODBYE,
     "greeting": _GREETING,
 }
+_WILL_ASK_THERE = re.compile(r"(去|再去|到|找)[^，,。？?]{0,10}(问问|问一下|问下|咨询一下|咨询)")
 _ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
 _TO_THE_BOT = re.compile(r"你|您|助手|机器人|客服|这个(程序|系统|软件|工具|小程序)|ai", re.IGNORECASE)
 
@@ -261,7 +262,9 @@ def loose_chitchat_kind(text: str) -> str | None:
     folded = _ACKNOWLEDGE.sub("", folded) or folded  # "行，那我先去忙了"
     for kind in ("goodbye", "thanks", "greeting"):
         found = _OPENS_WITH[kind].match(folded)
-        if found and not QUESTION_WORDS.search(folded[found.end() :]):
+        # "…，我周一去街道问问" tells what the resident will do next; it asks the assistant nothing
+        rest = _WILL_ASK_THERE.sub("", folded[found.end() :]) if found else ""
+        if found and not QUESTION_WORDS.search(rest):
             return "goodbye" if _GOODBYE.search(folded) else kind
     return None
 

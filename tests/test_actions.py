@@ -496,3 +496,10 @@ async def test_a_weak_word_match_gives_way_to_one_of_the_next_that_meaning_agree
     # "老百姓" matches the entry on everyone's part in common prosperity (第24条) best
     messages, _ = await run(tracker(user("碳达峰碳中和跟老百姓日子有啥关系?", "ask_plan", 0.99)))
     assert messages[0]["custom"]["answer"]["clause"] == "第6条"
+
+
+async def test_a_longer_thanks_nlu_is_sure_of_is_chit_chat_unless_it_names_a_plan_term():
+    messages, _ = await run(tracker(user("好嘞，今天就先问到这儿，辛苦你啦", "thank", 0.98)))
+    assert [m["custom"]["step"] for m in messages] == ["thanks"]
+    messages, _ = await run(tracker(user("好嘞，今天就先问到这儿，托位的事辛苦你啦", "thank", 0.98)))
+    assert messages[0]["custom"]["step"] != "thanks"

@@ -267,3 +267,8 @@ def test_an_illness_of_the_past_with_a_question_about_a_certificate_is_not_an_em
 )
 def test_asking_for_more(text, more):
     assert asks_for_more(text) is more
+
+
+@pytest.mark.parametrize("text", ["嗯嗯懂了，我周一去街道问问", "明白了，我再去派出所咨询一下"])
+def test_saying_where_one_will_ask_next_is_thanks_not_a_question(text):
+    assert loose_chitchat_kind(text) == "thanks"
