@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from knowledge.answering import Answer, AnswerEngine, with_district_note
+from knowledge.answering import Answer, AnswerEngine, with_district_note, without_district
 from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
 from knowledge.search import Hit
@@ -262,15 +262,9 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
 
 
-def _without_district(text: str, district: str | None) -> str:
-    if not district:
-        return text
-    return text.replace(district, "").replace(district.rstrip("区市县"), "")
-
-
 def _names_something(text: str) -> bool:
     """The question says what it is about ("这是哪年要达到的" does not: a pointing word and a year)."""
-    return any(len(w) > 1 and not _POINTING.fullmatch(w) and not _YEAR.fullmatch(w) for w in asked_words(text))
+    return bool(_subject_words(text))
 
 
 def _asks_back(text: str) -> bool:
@@ -350,7 +344,7 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
         return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
-    own = _without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
+    own = without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
     if not is_follow_up(question.text) and _names_something(own):
         short = len(own) <= SHORT_FOLLOW_UP
         if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=own, limit=3)):
@@ -417,11 +411,7 @@ COMMON_TERM_SHARE = 0.05
 def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     """Besides question words, pointing words and years, the question's words are common to many
     documents or in none: "这是哪年定的", "这是到哪一年的目标" say what they ask, not about what."""
-    words = [
-        w
-        for w in asked_words(ASKS_WHEN.sub(" ", text))
-        if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)
-    ]
+    words = _subject_words(ASKS_WHEN.sub(" ", text))
     counts = engine.term_counts(words)
     common = COMMON_TERM_SHARE * max(counts.documents, 1)
     return not any(0 < counts.frequency[w] < common for w in words)
@@ -431,7 +421,7 @@ def _names_only_unknown_words(text: str, turn: Turn, engine: AnswerEngine) -> bo
     """The question is about two words or more (two characters or more each), all in no search document
     and not in the previous answer ("四川是哪个市" after an answer naming 四川省 is about that answer)."""
     said = set(terms(turn.previous_answer))
-    words = [w for w in asked_words(text) if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)]
+    words = _subject_words(text)
     if any(w in said or f"~{w}" in said for w in words):
         return False
     counts = engine.term_counts(words)
@@ -444,6 +434,12 @@ def _rare_terms(text: str, engine: AnswerEngine) -> list[str]:
     words = [t for t in dict.fromkeys(terms(text)) if len(t) >= 2 and not t.startswith("~")]
     counts = engine.term_counts(words)
     return [w for w in words if 0 < counts.frequency[w] <= RARE_TERM_DOCUMENTS]
+
+
+def _subject_words(text: str) -> list[str]:
+    """The words (two characters or more) that say what a question is about: not its question words,
+    years or pointing words."""
+    return [w for w in asked_words(text) if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)]
 
 
 def asked_words(text: str) -> list[str]:

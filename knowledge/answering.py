@@ -119,7 +119,7 @@ def passage_text(clause: Clause, sentence: str) -> str:
     return f"《行动计划》{clause.ref}“{clause.title}”提出：{sentence}"
 
 
-def _without_district(text: str, district: str | None) -> str:
+def without_district(text: str, district: str | None) -> str:
     """The district ("余杭区", "余杭") is answered by a note, not searched for."""
     if not district:
         return text
@@ -471,7 +471,7 @@ class AnswerEngine:
         self, *, text: str, topic: str | None, district: str | None = None, min_coverage: float = MIN_COVERAGE
     ) -> Answer:
         """The best answer to ``text`` within ``topic`` (None: any topic)."""
-        text = _without_district(text, district)
+        text = without_district(text, district)
         with self.make_session() as session:
             index = self._current_index(session)
             query_terms = terms(text)
@@ -510,7 +510,7 @@ class AnswerEngine:
         the same commitment unless the new words point clearly elsewhere. ``names_nothing``: the new
         words name no thing of their own ("怎么申请啊"), so they rank only together with the previous.
         """
-        text = _without_district(text, district)
+        text = without_district(text, district)
         combined = f"{previous} {text}"
         topics = [topic] if topic else None
         with self.make_session() as session:
