@@ -115,8 +115,9 @@ CHITCHAT_RESPONSES = {
     "goodbye": "utter_goodbye",
     "about_bot": "utter_capabilities",
 }
-# …and "你的信息是从哪来的", "靠不靠谱": the reply that says what the answers rest on.
-ARE_YOU_A_MACHINE = re.compile(
+# "你是真人吗", "你的信息是从哪来的", "靠不靠谱": the reply that says what the assistant is and what its
+# answers rest on (utter_bot_challenge) rather than what it can answer.
+ABOUT_THE_ANSWERS = re.compile(
     r"机器人|真人|人工智能|你是谁|是人吗|AI|哪来|哪里来|哪儿来|靠谱|准不准|准确吗|可靠|可信|根据|依据", re.IGNORECASE
 )
 LONG_CHITCHAT_INTENTS = ("thank", "goodbye", "greet")
@@ -209,7 +210,7 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     if kind is None:
         return None
     response = CHITCHAT_RESPONSES[kind]
-    if kind == "about_bot" and (turn.intent == "bot_challenge" or ARE_YOU_A_MACHINE.search(turn.text)):
+    if kind == "about_bot" and (turn.intent == "bot_challenge" or ABOUT_THE_ANSWERS.search(turn.text)):
         response = "utter_bot_challenge"
     return [Reply(kind, response=response)]
 
@@ -394,9 +395,15 @@ _POINTS_BACK = re.compile(r"刚才|刚说|刚刚|来着|你说的|上面说|前�
 
 def _says_any(words: list[str], text: str) -> bool:
     """``text`` says one of ``words`` (two characters or more; none asked: True)."""
+    said = _said_in(text)
     words = [w for w in words if len(w) > 1]
-    said = set(terms(text))
-    return not words or any(w in said or f"~{w}" in said for w in words)
+    return not words or any(said(w) for w in words)
+
+
+def _said_in(text: str) -> Callable[[str], bool]:
+    """Whether a word is in ``text``, as a word or as one of its character pairs ("四川" in "四川省")."""
+    held = set(terms(text))
+    return lambda word: word in held or f"~{word}" in held
 
 
 _YEAR = re.compile(r"20[1-3]\d年?(底|末)?")
@@ -420,9 +427,8 @@ def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
 def _names_only_unknown_words(text: str, turn: Turn, engine: AnswerEngine) -> bool:
     """The question is about two words or more (two characters or more each), all in no search document
     and not in the previous answer ("四川是哪个市" after an answer naming 四川省 is about that answer)."""
-    said = set(terms(turn.previous_answer))
     words = _subject_words(text)
-    if any(w in said or f"~{w}" in said for w in words):
+    if any(map(_said_in(turn.previous_answer), words)):
         return False
     counts = engine.term_counts(words)
     return len(words) >= 2 and not any(counts.frequency[w] for w in words)  # one may be a typo ("上一年")
@@ -453,8 +459,7 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
     if not turn.previous_ref or not turn.previous_answer:
         return False
     asked = [w for w in asked_words(text) if len(w) > 1]
-    held = set(terms(turn.previous_answer))
-    return bool(asked) and all(t in held or f"~{t}" in held for t in asked)
+    return bool(asked) and all(map(_said_in(turn.previous_answer), asked))
 
 
 def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
