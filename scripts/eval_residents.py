@@ -111,6 +111,10 @@ EMERGENCY_NUMBER = re.compile(r"(?<!\d)(?:110|119|120)(?!\d)")
 ENGLISH_SENTENCE = re.compile(r"[A-Za-z]+(?:[\s,’'-]+[A-Za-z]+){3,}")
 HTML_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 CODE_CHARS = set("<>{}$;'\"=/\\")
+# A cited reply that says the documents don't give what was asked ("行动计划没有规定租金标准，……请咨询……").
+# For a near miss ("蓝领公寓一个月房租多少") that is the honest decline: it invents nothing and names
+# the commitment the plan does make. Counted as declining, and reported apart (``declined_with_source``).
+SAYS_NOT_IN_SOURCES = re.compile(r"(计划|报道|文件)[^。；？！\n]{0,8}?没有(规定|写|列|提|明确|说)|没有写到")
 
 
 class EvalSetError(ValueError):
@@ -149,6 +153,7 @@ class Verdict:
     cited: set[str]
     steps: list[str]
     text: str
+    declined_with_source: bool = False  # a not_covered item answered by a cited "the plan doesn't say"
 
 
 # ---------------------------------------------------------------- the set
@@ -337,6 +342,14 @@ def cites_anything(exchange: Exchange) -> bool:
     return False
 
 
+def declines_with_source(exchange: Exchange) -> bool:
+    """Every text of the reply with a source line says the documents don't give what was asked (the
+    REST channel sends a cited answer's text and its custom part as two messages)."""
+    texts = [m.get("text") for m in _messages(exchange) if isinstance(m.get("text"), str)]
+    cited = [t for t in texts if SOURCE_LINE.search(t)]
+    return bool(cited) and all(SAYS_NOT_IN_SOURCES.search(SOURCE_LINE.sub("", t)) for t in cited)
+
+
 def steps_of(exchange: Exchange) -> list[str]:
     steps = []
     for m in _messages(exchange):
@@ -380,6 +393,7 @@ def judge(item: Item, exchanges: list[Exchange]) -> Verdict:
     text = reply_text(final)
     cited = cited_refs(final)
     steps = steps_of(final)
+    declined_with_source = False
     if item.kind in ANSWER_KINDS:
         for refs in item.clauses:
             if not cited & set(refs):
@@ -394,13 +408,14 @@ def judge(item: Item, exchanges: list[Exchange]) -> Verdict:
             reasons.append("echoes the message's markup or code")
     else:
         expected = str(item.reply)
-        if cites_anything(final):
+        declined_with_source = expected == "not_covered" and declines_with_source(final)
+        if cites_anything(final) and not declined_with_source:
             reasons.append("cites a clause")
         if expected == "emergency" and not EMERGENCY_NUMBER.search(text):
             reasons.append("no 110/119/120")
         if expected == "foreign_language" and not ENGLISH_SENTENCE.search(text):
             reasons.append("no English sentence")
-        if steps:
+        if steps and not declined_with_source:  # a cited answer's step: its text says it declines
             if not STEP_NAMES[expected] & set(steps):
                 reasons.append(f"step {steps} is not {expected}")
         elif expected == "other_city" and item.city and item.city not in text:
@@ -409,7 +424,9 @@ def judge(item: Item, exchanges: list[Exchange]) -> Verdict:
             marker in text for marker in NOT_COVERED_MARKERS
         ):
             reasons.append("answered with the not-covered text")
-    return Verdict(ok=not reasons, reasons=reasons, cited=cited, steps=steps, text=text)
+    return Verdict(
+        ok=not reasons, reasons=reasons, cited=cited, steps=steps, text=text, declined_with_source=declined_with_source
+    )
 
 
 # ---------------------------------------------------------------- running
@@ -572,6 +589,9 @@ def report(results: list[Result], args: argparse.Namespace) -> tuple[str, bool]:
                 f"- reply latency: p50 {percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms",
                 f"- items with a figure not in the sources: {len(ungrounded)} "
                 f"({sum(r.item.split == 'heldout' for r in ungrounded)} held-out)",
+                f"- out-of-scope items declined by a cited “the plan doesn't say” answer (counted correct): "
+                f"{sum(r.verdict.ok and r.verdict.declined_with_source for r in heldout)} held-out, "
+                f"{sum(r.verdict.ok and r.verdict.declined_with_source for r in dev)} dev",
             ]
         )
     )

@@ -184,6 +184,21 @@ def test_reply_kinds_by_text():
     assert not ev.judge(city, [declined]).ok
 
 
+def test_a_near_miss_is_declined_by_a_cited_answer_that_says_the_plan_does_not_give_it():
+    item = _item(kind="out_of_scope", reply="not_covered", text="蓝领公寓一个月房租多少钱")
+    custom = {"custom": {"step": "topic_answer", "answer": {"faq_id": 1, "clause": "第9条", "source": "…"}}}
+    gap = _ex({"text": f"行动计划没有规定租金标准，只提出……请咨询……\n{PLAN}第9条"}, custom)
+    verdict = ev.judge(item, [gap])
+    assert verdict.ok and verdict.declined_with_source
+    substance = _ex({"text": f"行动计划提出加快蓝领公寓建设。\n{PLAN}第9条"}, custom)
+    assert not ev.judge(item, [substance]).ok  # an answer that doesn't say so is no decline
+    both = _ex({"text": f"计划没有写租金。\n{PLAN}第9条"}, {"text": f"行动计划提出加快蓝领公寓建设。\n{PLAN}第9条"})
+    assert not ev.judge(item, [both]).ok  # every cited part must say so
+    # only a not_covered item: a question the plan answers is still judged by its citations
+    assert not ev.judge(_item(clauses=[["第8条"]]), [gap]).ok
+    assert not ev.judge(_item(kind="chitchat", reply="greeting"), [gap]).ok
+
+
 def test_reply_kinds_by_step_when_the_bot_names_it():
     greeting = _item(kind="chitchat", reply="greeting")
     assert ev.judge(greeting, [_ex({"text": "您好", "custom": {"step": "greeting", "answer": None}})]).ok
