@@ -345,6 +345,11 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
         return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
+    if _asks_for_the_target(question.text, turn, engine):
+        # "目标是多少件" after the 2022 report's figure on patents: the plan's target for the same thing
+        reply = _target_figure(turn, engine)
+        if reply is not None:
+            return reply
     own = without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
     if not is_follow_up(question.text) and _names_something(own):
         short = len(own) <= SHORT_FOLLOW_UP
@@ -476,6 +481,41 @@ def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
         return None
     answers[0].text += "\n" + NOW_NOTE
     return Reply("follow_up", answer=answers[0])
+
+
+# A question after a figure of the 2022 report that asks for the plan's target on the same thing.
+TARGET_WORDS = re.compile(r"目标|规划|计划要|到2025年?|2025年|要(达到|做到|搞到|完成)|定的是|定了")
+TARGETS_REF = "主要目标"
+
+
+def _asks_for_the_target(text: str, turn: Turn, engine: AnswerEngine) -> bool:
+    """ "目标是多少件", "那到2025年呢", "到2025年数字经济要做到多大" after an answer from the 2022 report:
+    target words, and no word of the plan besides common ones and those of the previous question or answer."""
+    if not turn.previous_ref or not TARGET_WORDS.search(text):
+        return False
+    if not engine.clause_refs([turn.previous_ref]).get(turn.previous_ref, "").startswith(REPORT_PREFIX):
+        return False
+    words = _subject_words(TARGET_WORDS.sub(" ", text))
+    before = f"{turn.previous} {turn.previous_answer}"
+    counts = engine.term_counts(words)
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    # a word in no document ("多大", "最后") can't name another thing of the plan
+    return all(w in before or not counts.frequency[w] or counts.frequency[w] >= common for w in words)
+
+
+def _target_figure(turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """The targets table's line nearest the previous question (without its year: "2021年" is the report's)."""
+    hits = engine.hits(text=_YEAR.sub(" ", turn.previous), limit=20)
+    if not hits:
+        return None
+    floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
+    clauses = engine.clause_refs(h.ref for h in hits)
+    for hit in hits:
+        if hit.coverage >= floor and clauses.get(hit.ref) == TARGETS_REF:
+            answer = engine.answer_hit(hit)
+            if answer is not None:
+                return Reply("follow_up", answer=answer)
+    return None
 
 
 def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:

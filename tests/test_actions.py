@@ -248,6 +248,21 @@ async def test_a_follow_up_asking_how_far_a_target_has_got_gets_the_2022_report_
     assert "不代表现在的情况" in messages[0]["text"]
 
 
+@pytest.mark.parametrize(
+    ("first", "later", "target"),
+    [
+        ("2021年杭州有效发明专利拥有量是多少", "目标是多少件", "10万件"),
+        ("2021年杭州数字经济核心产业增加值多少", "到2025年数字经济要做到多大", "2万亿元"),
+    ],
+)
+async def test_a_follow_up_asking_for_the_target_after_a_report_figure_gets_the_targets_table(first, later, target):
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"].startswith("2022报告")
+    messages, _ = await run(tracker(asked, *bot(answered), user(later, "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["answer"]["clause"] == "主要目标" and target in messages[0]["text"]
+
+
 async def test_a_question_naming_its_topic_is_answered_within_that_topic():
     # "要多少钱" alone matches the lift's cost best; the question names childcare (托育)
     messages, _ = await run(tracker(user("送孩子去托育一个月要多少钱", "ask_elevator", 0.5)))
