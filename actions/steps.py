@@ -330,8 +330,11 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     city = other_city(question.text)
     if city is None or "杭州" in turn.text:
         return None
-    if turn.previous and is_follow_up(question.text) and other_city(f"{turn.previous} {question.text}") is None:
-        return None  # "那和湖州呢" after a question on Hangzhou's co-operation with 嘉兴
+    # "那和湖州呢" after a question on Hangzhou's co-operation with 嘉兴 (but "那北京那边呢" after a question
+    # naming 杭州 is about 北京: the previous question's 杭州 alone is no co-operation)
+    previous = turn.previous.replace("杭州", "")
+    if turn.previous and is_follow_up(question.text) and other_city(f"{previous} {question.text}") is None:
+        return None
     return Reply("other_city", response="utter_other_city", values={"city": city})
 
 

@@ -518,3 +518,15 @@ async def test_a_longer_thanks_nlu_is_sure_of_is_chit_chat_unless_it_names_a_pla
     assert [m["custom"]["step"] for m in messages] == ["thanks"]
     messages, _ = await run(tracker(user("好嘞，今天就先问到这儿，托位的事辛苦你啦", "thank", 0.98)))
     assert messages[0]["custom"]["step"] != "thanks"
+
+
+async def test_a_follow_up_on_another_city_after_a_question_naming_hangzhou_is_about_that_city():
+    asked = user("杭州对老小区装电梯有什么政策", "ask_elevator")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("那北京那边是怎么弄的", "follow_up", 0.6)))
+    assert [m["custom"]["step"] for m in messages] == ["other_city"]
+    # co-operation asked about before: the other city is Hangzhou's partner, not a question about it
+    asked = user("杭州和嘉兴有什么合作", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("那湖州呢", "follow_up", 0.6)))
+    assert [m["custom"]["step"] for m in messages] != ["other_city"]
