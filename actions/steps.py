@@ -395,6 +395,11 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     if _POINTS_BACK.search(question.text):  # "刚才那个项目，正式名称是什么": a detail of what was just said
         return same_clause(question, turn, engine)
+    if turn.previous_ref and not terms(question.text):
+        # "是哪几个啊" after "…建成都市圈、省域、市域、城区4个1小时交通圈": no word of its own, so about that answer
+        again = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
+        if again is not None:
+            return Reply("follow_up", answer=again)
     return None
 
 

@@ -530,3 +530,13 @@ async def test_a_follow_up_on_another_city_after_a_question_naming_hangzhou_is_a
     answered, _ = await run(tracker(asked))
     messages, _ = await run(tracker(asked, *bot(answered), user("那湖州呢", "follow_up", 0.6)))
     assert [m["custom"]["step"] for m in messages] != ["other_city"]
+
+
+async def test_a_follow_up_without_a_word_of_its_own_is_about_the_previous_answer():
+    asked = user("杭州要建几个一小时交通圈", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert "省域" in answered[0]["text"]
+    # "哪几个" is a question word, not a thing: matched by meaning it found another clause's "六个有"
+    messages, _ = await run(tracker(asked, *bot(answered), user("是哪几个啊", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
