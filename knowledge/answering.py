@@ -557,14 +557,16 @@ class AnswerEngine:
 
     def more_on(self, *, previous_ref: str, previous: str, text: str) -> Answer:
         """ "具体点", "还有呢" after an answer: another sentence or entry of the clause it rested on,
-        the one that best matches the previous question and the new words; not the same one again."""
+        the one that best matches the new words ("具体点，家庭年收入10到50万的要占多少"), then the previous
+        question and the new words together; not the same one again."""
         with self.make_session() as session:
             index = self._current_index(session)
             clause = self._clause_refs([previous_ref]).get(previous_ref)
             if clause is None:
                 return not_covered()
             shown = self._answer_for(session, Hit(previous_ref, 1.0, 1.0))
-            ranked = [h.ref for h in index.search(f"{previous} {text}", limit=100)]
+            own = [h.ref for h in index.search(text, limit=100)]
+            ranked = [*own, *(h.ref for h in index.search(f"{previous} {text}", limit=100))]
             # the clause's own sentences in order after the ranked ones: every one is "more"
             in_order = [ref for ref, (c, _) in self._passages.items() if c.ref == clause]
             candidates = [r for r in dict.fromkeys([*ranked, *in_order]) if r != previous_ref]

@@ -540,3 +540,11 @@ async def test_a_follow_up_without_a_word_of_its_own_is_about_the_previous_answe
     messages, _ = await run(tracker(asked, *bot(answered), user("是哪几个啊", "nlu_fallback", 0.4)))
     assert messages[0]["custom"]["step"] == "follow_up"
     assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_more_with_a_question_of_its_own_gets_the_part_of_the_clause_that_question_names():
+    asked = user("城乡居民收入倍差要缩小到多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    more = user("具体点，家庭年收入10到50万的要占多少", "nlu_fallback", 0.4)
+    messages, _ = await run(tracker(asked, *bot(answered), more))
+    assert messages[0]["custom"]["answer"]["clause"] == "主要目标" and "85%" in messages[0]["text"]
