@@ -194,7 +194,7 @@ def foreign_language(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     kind = chitchat_kind(turn.text)
     if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
-        kind = loose_chitchat_kind(turn.text)
+        kind = loose_chitchat_kind(turn.text, after_answer=bool(turn.previous_ref))
     short = len(turn.text) <= 12 and turn.confidence >= 0.8
     # "好嘞，今天就问到这儿，辛苦啦": longer thanks and goodbyes when NLU is surer and no plan term is named
     longer = (

@@ -35,12 +35,12 @@ _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 # Someone in danger now: the assistant answers with the emergency numbers before anything else
 # (also for "加装电梯如果被困怎么办": the numbers first is the safe side).
 EMERGENCY = re.compile(
-    r"被困|困在|困住|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|(卡|停)在.{0,6}(楼|层).{0,6}(中间|之间)|出不来了|出不去了|在里面出不来|"
+    r"被困|困在|困住|出不去|(全|都)是烟|好多烟|浓烟|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|(卡|停)在.{0,6}(楼|层).{0,6}(中间|之间)|出不来了|出不去了|在里面出不来|"
     r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
     r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|臭鸡蛋味|(煤气|燃气|天然气|液化气).{0,8}(嘶嘶|漏|味)|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
     r"喘不过气|呼吸困难|心脏骤停|心脏病发|心脏不舒服|心梗|胸口(剧|疼|痛)|中风|抽搐|抽筋|高烧|口吐白沫|大出血|"
-    r"流了很多血|血流不止|一直流血|流血不止|在流血|满身是血|一动不动|不动了|躺在地上|摔下来了|摔下去了|"
+    r"流了很多血|血流不止|血.{0,4}止不住|一直流血|流血不止|在流血|满身是血|一动不动|不动了|躺在地上|摔下来了|摔下去了|"
     r"摔倒了起不来|摔得起不来|骨折|触电|车祸|被车撞|撞人了|中毒|吃错药|喝了农药|"
     r"溺水|掉进(河|水|湖)|掉(河|水|湖)里|落水|跳楼|轻生|自杀|不想活|"
     r"抢劫|打劫|持刀|拿刀|拿着刀|砍人|打人了|被打了|在打我|打我|动手打|家暴|车撞了|撞车了|被撞了|撞伤了|有人闯进|小偷在|入室|绑架|"
@@ -49,20 +49,20 @@ EMERGENCY = re.compile(
 )
 
 _GREETING = re.compile(
-    r"^(请问)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
+    r"^(请问)?(同志|师傅|老师|领导|工作人员|小姐姐|小哥哥?|阿姨|叔叔)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
     r"有没有人|有人在线吗|在线吗|在线不|在不|人呢|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲|打扰了|打扰一下|侬好|"
-    r"新年好|过年好|节日快乐)",
+    r"新年好|过年好|节日快乐|能收到吗|收得到吗|收到没|听得到吗|看得到吗|能看到吗|有人回吗|有人回复吗)",
     re.IGNORECASE,
 )
 _THANKS = re.compile(
     r"谢谢|多谢|感谢|感恩|感激|谢啦|谢了|谢咯|3q|thx|thank|辛苦了|麻烦你了|太好了|明白了|知道了|懂了|了解了|清楚了|"
-    r"好的|好滴|好嘞|好吧|ok|收到|有帮助|有用|点赞|👍|你真棒|真厉害|不错",
+    r"好的|好滴|好嘞|好吧|ok|收到(?![吗没么])|有帮助|有用|点赞|👍|你真棒|真厉害|不错",
     re.IGNORECASE,
 )
 _GOODBYE = re.compile(
     r"再见|再会|拜拜|拜|bye|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
     r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|先去忙|忙去了|"
-    r"不聊了|走了|下线了|先下了|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88",
+    r"不聊了|走了|下线了|先下了|(今天)?(就)?问到这(儿|里)|(下回|下次|改天)再来|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88",
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(
@@ -79,7 +79,7 @@ _ABOUT_BOT = re.compile(
 )
 # "想打听个事儿", "有个问题想请教", "刚下班": nothing asked yet (counted as part of a greeting)
 _WANT_TO_ASK = re.compile(
-    r"(想|要|来)?(打听|咨询|请教|问)(一下|下|点|个|些)?(事儿?|事情|东西|问题)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
+    r"(想|要|来)?(打听|咨询|请教|问问?|了解)(一下|下|点|个|些)?(事儿?|事情|东西|问题|情况)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
     r"(问问|问一下|问|咨询|请教)?|想问(一下|下|问)?$|想(咨询|请教)(一下|下)?$"
 )
 _SMALL_TALK = re.compile(r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了")
@@ -226,9 +226,11 @@ def chitchat_kind(text: str) -> str | None:
     """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
     once the chit-chat words and fillers are gone, (almost) nothing may be left."""
     folded = text.lower().strip()
-    rest = folded
-    for pattern in (_GREETING, _FIRST_TIME, _WANT_TO_ASK, _SMALL_TALK, _ABOUT_BOT, _THANKS, _GOODBYE, _GREETING):
-        rest = pattern.sub("", rest).lstrip(" ,，。.!！~～、")
+    rest, before = folded, ""
+    while rest != before:  # "您好！打扰一下，请问有人在吗": one greeting after another
+        before = rest
+        for pattern in (_GREETING, _FIRST_TIME, _WANT_TO_ASK, _SMALL_TALK, _ABOUT_BOT, _THANKS, _GOODBYE):
+            rest = pattern.sub("", rest).lstrip(" ,，。.!！~～、")
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
     if _ABOUT_BOT.search(folded):
@@ -249,15 +251,25 @@ _OPENS_WITH = {
 }
 _WILL_ASK_THERE = re.compile(r"(去|再去|到|找)[^，,。？?]{0,10}(问问|问一下|问下|咨询一下|咨询)")
 _ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
-_TO_THE_BOT = re.compile(r"你|您|助手|机器人|客服|这个(程序|系统|软件|工具|小程序)|ai", re.IGNORECASE)
+_TO_THE_BOT = re.compile(
+    r"你|您|助手|机器人|客服|后台|这个(程序|系统|软件|工具|小程序|平台|公众号|号|服务|回答|答复)|"
+    r"这些(内容|信息|数据|回答|答案|说法|资料)|ai",
+    re.IGNORECASE,
+)
+# Said to the assistant, these ask whether its answers can be trusted or who writes them.
+_TRUST = re.compile(r"靠谱|准不准|准确|可靠|可信|信得过|官方|政府办|依据|权威|有人在(打字|回)|人工回|真人回|有人回")
+# With no answer before it, "这个" is the service itself ("请问这个是政府办的吗").
+_THIS_SERVICE = re.compile(r"这个是|这是|这里是|这边是")
 
 
-def loose_chitchat_kind(text: str) -> str | None:
+def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
     """Chit-chat with words of its own that ask nothing: "感恩，我截图发给我爸妈看看" (thanks),
     "好嘞，那我去忙了" (goodbye), "你这个助手是哪个部门弄的，说的话靠谱不" (about_bot). The caller
-    checks that no plan term is named (actions/steps.py)."""
+    checks that no plan term is named (actions/steps.py). ``after_answer``: "这个" may be the answer's subject."""
     folded = text.lower().strip()
-    if _ABOUT_BOT.search(folded) and _TO_THE_BOT.search(folded):
+    to_the_bot = _TO_THE_BOT.search(folded)
+    this_service = not after_answer and _THIS_SERVICE.search(folded)
+    if (_ABOUT_BOT.search(folded) and to_the_bot) or (_TRUST.search(folded) and (to_the_bot or this_service)):
         return "about_bot"  # not "一体化先行区是干啥的": it must be said to the assistant
     folded = _ACKNOWLEDGE.sub("", folded) or folded  # "行，那我先去忙了"
     for kind in ("goodbye", "thanks", "greeting"):

@@ -294,3 +294,30 @@ def test_a_word_for_staff_in_a_residents_story_is_no_request_for_data():
 
 def test_再会_is_a_goodbye():
     assert chitchat_kind("再会👋") == "goodbye"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("您好！打扰一下，请问有人在吗", "greeting"),  # one greeting after another
+        ("同志你好，我年纪大了打字慢，您多担待", "greeting"),
+        ("喂喂，能收到吗", "greeting"),  # 收到 here is no thanks
+        ("你好啊，我帮我妈来问问情况的", "greeting"),
+        ("嗯，今天就问到这儿，下回再来", "goodbye"),
+        ("这些内容靠谱吗，是官方的吗", "about_bot"),
+        ("后台是有人在打字回复吗", "about_bot"),
+        ("你咋知道这么多的，数据准不准啊", "about_bot"),
+    ],
+)
+def test_chit_chat_as_fresh_writers_put_it(text, kind):
+    assert (chitchat_kind(text) or loose_chitchat_kind(text)) == kind
+
+
+def test_this_is_the_service_itself_only_when_nothing_was_answered_before():
+    assert loose_chitchat_kind("请问这个是政府办的吗") == "about_bot"
+    assert loose_chitchat_kind("请问这个是政府办的吗", after_answer=True) is None  # the answer's subject
+
+
+@pytest.mark.parametrize("text", ["楼道里全是烟，呛得眼睛睁不开，我们出不去", "切菜把手划了个大口子，血一直止不住"])
+def test_smoke_one_cannot_get_out_of_and_bleeding_that_will_not_stop_are_emergencies(text):
+    assert is_emergency(text)
