@@ -545,7 +545,22 @@ class AnswerEngine:
                 )
                 for ref in {*now, *both}
             ]
-            chosen = self._best(candidates, near_tie=0.995, general=self._general.get(topic or ""))
+            passage_floor = MIN_PASSAGE_COVERAGE
+            if previous_clause:  # a sentence of the clause just answered needs only an entry's coverage
+                candidates = [
+                    h
+                    for h in candidates
+                    if not h.ref.startswith("passage:")
+                    or clauses.get(h.ref) == previous_clause
+                    or h.coverage >= MIN_PASSAGE_COVERAGE
+                ]
+                passage_floor = MIN_COVERAGE
+            chosen = self._best(
+                candidates,
+                near_tie=0.995,
+                general=self._general.get(topic or ""),
+                min_passage_coverage=passage_floor,
+            )
             if chosen is None:
                 return not_covered(topic)
             best = chosen.ref

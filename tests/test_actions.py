@@ -548,3 +548,12 @@ async def test_more_with_a_question_of_its_own_gets_the_part_of_the_clause_that_
     more = user("具体点，家庭年收入10到50万的要占多少", "nlu_fallback", 0.4)
     messages, _ = await run(tracker(asked, *bot(answered), more))
     assert messages[0]["custom"]["answer"]["clause"] == "主要目标" and "85%" in messages[0]["text"]
+
+
+async def test_a_follow_up_may_rest_on_a_sentence_of_the_clause_just_answered_that_matches_it_as_well_as_an_entry():
+    asked = user("杭州还会新上两高项目吗", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == "第6条"
+    # "在建" is in 第6条's sentence on 两高 projects and in 第8条's on hospitals: the clause just answered wins
+    messages, _ = await run(tracker(asked, *bot(answered), user("那已经在建的怎么处理", "follow_up", 0.6)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第6条" and "整改" in messages[0]["text"]
