@@ -518,12 +518,11 @@ def _target_figure(turn: Turn, engine: AnswerEngine) -> Reply | None:
         return None
     floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
     clauses = engine.clause_refs(h.ref for h in hits)
-    for hit in hits:
-        if hit.coverage >= floor and clauses.get(hit.ref) == TARGETS_REF:
-            answer = engine.answer_hit(hit)
-            if answer is not None:
-                return Reply("follow_up", answer=answer)
-    return None
+    targets = [h for h in hits if h.coverage >= floor and clauses.get(h.ref) == TARGETS_REF]
+    answers = [a for a in (engine.answer_hit(h) for h in targets) if a is not None]
+    # a line with a figure over its heading ("城乡居民收入差距明显缩小，努力实现群体共富。")
+    answers.sort(key=lambda a: not re.search(r"\d", a.text.removeprefix("《行动计划》的主要目标是，到2025年：")))
+    return Reply("follow_up", answer=answers[0]) if answers else None
 
 
 def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:

@@ -8,8 +8,15 @@ Standard library and opencc only, so the Rasa image can copy this file alone.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
+
+# "22年底", "25年的目标", "21年城镇居民": a year of the plan's time written with two digits. Not a span
+# of years ("交了22年社保", "住了25年的房子"): not after 了/满/过/…, and only before what follows a year.
+_SHORT_YEAR = re.compile(
+    r"(?<![\d.了满过交住干做近有足第])(1[5-9]|2[0-6])年(?=底|末|初|的|前|后|要|目标|呢|是|时|那|上半年|下半年|全年|城|农|杭州|全市|以来|[，,。？?！!]|$)"
+)
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +36,8 @@ def traditional_to_simplified(text: str) -> str:
 
 def simplified(text: str) -> str:
     """Traditional characters as simplified ("託育" -> "托育", "戶口" -> "户口"), full-width
-    letters, digits and punctuation as ASCII (NFKC). Residents on traditional input methods are
-    answered like everyone else; replies stay simplified."""
-    return unicodedata.normalize("NFKC", traditional_to_simplified(text))
+    letters, digits and punctuation as ASCII (NFKC), a two-digit year in full ("22年底" ->
+    "2022年底"). Residents on traditional input methods are answered like everyone else; replies
+    stay simplified."""
+    text = unicodedata.normalize("NFKC", traditional_to_simplified(text))
+    return _SHORT_YEAR.sub(r"20\1年", text)

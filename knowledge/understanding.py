@@ -22,7 +22,7 @@ _NEW_QUESTION = re.compile(
 )
 # What makes a clause a question (Chinese has no question word order).
 QUESTION_WORDS = re.compile(
-    r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
+    r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|第几|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
     r"有没有|有无|是不是|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
     r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听"
 )
@@ -99,11 +99,11 @@ OTHER_CITIES = tuple(_CITY_NAMES.split())
 _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶|都市圈|长三角|一卡通|互认|通办|协作|联动")
 
 # A follow-up refers to the previous answer.
-_FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|还有|另外|如果是|要是|换成|其中|具体|分别)")
+_FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|它|还有|另外|如果是|要是|换成|其中|具体|分别)")
 # "哪年", "什么时候": asks when; about the previous answer if it names nothing else ("这是哪年定的").
 ASKS_WHEN = re.compile(r"哪年|哪一年|什么时候|啥时候|何时|几几年|多会儿")
 _FOLLOW_UP_WORDS = re.compile(
-    r"(呢|分别|这两个|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的|"
+    r"(呢|分别|这两个|这俩|这几个|这个数|这些数|哪年|哪一年|当时|上面|刚才|你说的|前面说的|"
     r"也(有|是|算|能|可以|一样|包括|适用)|算不算|包不包括|包括吗)"
 )
 FOLLOW_UP_MAX_CHARS = 14

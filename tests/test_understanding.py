@@ -321,3 +321,30 @@ def test_this_is_the_service_itself_only_when_nothing_was_answered_before():
 @pytest.mark.parametrize("text", ["楼道里全是烟，呛得眼睛睁不开，我们出不去", "切菜把手划了个大口子，血一直止不住"])
 def test_smoke_one_cannot_get_out_of_and_bleeding_that_will_not_stop_are_emergencies(text):
     assert is_emergency(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "full"),
+    [
+        ("22年底是力争到几个来着", "2022年底是力争到几个来着"),
+        ("那25年的目标是多少", "那2025年的目标是多少"),
+        ("２１年城镇居民", "2021年城镇居民"),
+    ],
+)
+def test_a_two_digit_year_of_the_plans_time_is_written_in_full(text, full):
+    assert simplified(text) == full
+
+
+@pytest.mark.parametrize("text", ["交了22年社保", "住了25年的房子", "工作20年了", "我今年25岁"])
+def test_a_span_of_years_or_an_age_is_left_alone(text):
+    assert simplified(text) == text
+
+
+def test_which_place_is_a_question_of_its_own():
+    asked = split_questions("同比增长多少？在全国城市排第几")
+    assert [q.text for q in asked] == ["同比增长多少", "在全国城市排第几"]
+
+
+@pytest.mark.parametrize("text", ["它在什么位置", "这俩数分别是哪年的"])
+def test_it_and_these_two_point_back(text):
+    assert is_follow_up(text)
