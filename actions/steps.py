@@ -751,8 +751,31 @@ def same_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply |
     return None
 
 
+# The details of running a place or a service that a plan does not give: a ticket, an opening hour, a
+# route, a timetable, a fee for parking, a doctor's hours ("浙一总部周六下午有没有专家门诊").
+OPERATIONAL_DETAIL = re.compile(
+    r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
+    r"怎么(去|走|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|多久能到|要多久"
+)
+
+
+def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A question on such a detail that no document of the plan or the report holds is not covered,
+    though the place it names is in the plan ("萧山机场T4停车一天多少钱": the plan names the airport).
+    The detail must be in a clause that asks: "去医院挂号都难，政府管这个吗" asks about help, not 挂号."""
+    asking = [c for c in re.split(r"[，,。;；!！]", question.text) if _ASKING.search(c)]
+    detail = next((d for d in map(OPERATIONAL_DETAIL.search, asking) if d), None)
+    if detail is None:
+        return None
+    words = [w for w in terms(detail.group()) if not w.startswith("~")]
+    if any(engine.term_counts(words).frequency.values()):
+        return None  # the documents do speak of it
+    return Reply("not_covered", response="utter_not_covered")
+
+
 QUESTION_STEPS: list[QuestionStep] = [
     other_city_step,
+    operational_detail,
     district_fact,  # before follow_up: "那钱塘区有装好的例子吗" has the report's 邻里社区 as its answer
     follow_up,
     topic_answer,

@@ -557,3 +557,16 @@ async def test_a_follow_up_may_rest_on_a_sentence_of_the_clause_just_answered_th
     # "在建" is in 第6条's sentence on 两高 projects and in 第8条's on hospitals: the clause just answered wins
     messages, _ = await run(tracker(asked, *bot(answered), user("那已经在建的怎么处理", "follow_up", 0.6)))
     assert messages[0]["custom"]["answer"]["clause"] == "第6条" and "整改" in messages[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "text", ["萧山机场T4停车一天多少钱", "市一医院新院区怎么挂号，有没有儿科急诊", "亚运会的吉祥物叫什么名字"]
+)
+async def test_a_detail_of_running_a_place_the_plan_names_is_not_covered(text):
+    messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_a_detail_in_the_story_is_not_what_is_asked():
+    messages, _ = await run(tracker(user("爸妈不会用智能手机，去医院挂号都难，政府管这个吗", "ask_plan", 0.9)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第7条"
