@@ -348,6 +348,11 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
         return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
+    if turn.previous_ref and _ASKS_FOR_AN_EXAMPLE.search(question.text) and not words_topic(question.text):
+        # "有已经装好的小区例子吗" after the lift policy: a concrete case of the same thing
+        reply = _example(question, turn, engine)
+        if reply is not None:
+            return reply
     if _asks_for_the_target(question.text, turn, engine):
         # "目标是多少件" after the 2022 report's figure on patents: the plan's target for the same thing
         reply = _target_figure(turn, engine)
@@ -489,6 +494,27 @@ def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
         return None
     answers[0].text += "\n" + NOW_NOTE
     return Reply("follow_up", answer=answers[0])
+
+
+# A question after an answer that asks for a concrete case of the same thing.
+_ASKS_FOR_AN_EXAMPLE = re.compile(
+    r"例子|案例|样板|典型|(成型|现成|成功|成熟)的?(模式|经验|做法)|可以参考|借鉴|"
+    r"有没有.{0,8}(已经|建好|装好|做好|搞好|建成|做成)|(已经|建好|装好|做好|搞好|建成).{0,6}(的)?(小区|社区|村|地方)"
+)
+
+
+def _example(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A case the 2022 report tells on what was asked before (its concrete places and figures), else
+    another part of the clause just answered ("有成型的模式可以参考吗" after 乡村片区化: 大下姜)."""
+    hits = [h for h in engine.hits(text=turn.previous, limit=20) if h.ref != turn.previous_ref]
+    if hits:
+        floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
+        for hit in _from_report(hits, engine):
+            answer = engine.answer_hit(hit) if hit.coverage >= floor else None
+            if answer is not None:
+                return Reply("follow_up", answer=answer)
+    answer = engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=question.text)
+    return Reply("follow_up", answer=answer) if answer.found else None
 
 
 # A question after a figure of the 2022 report that asks for the plan's target on the same thing.

@@ -570,3 +570,11 @@ async def test_a_detail_of_running_a_place_the_plan_names_is_not_covered(text):
 async def test_a_detail_in_the_story_is_not_what_is_asked():
     messages, _ = await run(tracker(user("爸妈不会用智能手机，去医院挂号都难，政府管这个吗", "ask_plan", 0.9)))
     assert messages[0]["custom"]["answer"]["clause"] == "第7条"
+
+
+async def test_a_follow_up_asking_for_an_example_gets_a_case_the_report_tells():
+    asked = user("老旧小区加装电梯杭州有什么政策", "ask_elevator")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == "第9条"
+    messages, _ = await run(tracker(asked, *bot(answered), user("有已经装好的小区例子吗", "ask_elevator", 0.7)))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·民生保障" and "邻里" in messages[0]["text"]
