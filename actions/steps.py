@@ -781,7 +781,7 @@ def same_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply |
 # route, a timetable, a fee for parking, a doctor's hours ("浙一总部周六下午有没有专家门诊").
 OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
-    r"怎么(去|走|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|多久能到|要多久"
+    r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物"
 )
 
 
