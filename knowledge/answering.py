@@ -41,6 +41,8 @@ MIN_COVERAGE = 0.4
 MIN_PASSAGE_COVERAGE = 0.6
 PASSAGE_DISCOUNT = 0.8
 MIN_RELATED_COVERAGE = 0.2
+# "还有呢": a clause sentence shorter than this is given with the one after it.
+LEADING_SENTENCE_CHARS = 30
 # Within this share of the best score, the topic's general entry (the first of its
 # curated file) wins: a bare "托位" should get the general answer, not a detail.
 NEAR_TIE = 0.97
@@ -591,8 +593,21 @@ class AnswerEngine:
                     continue
                 answer = self._answer_for(session, Hit(ref, 1.0, 1.0))
                 if answer is not None and (shown is None or not _says_the_same(answer.text, shown.text)):
-                    return answer
+                    return self._with_next_sentence(answer)
         return not_covered()
+
+    def _with_next_sentence(self, answer: Answer) -> Answer:
+        """A short clause sentence that only leads on ("此外，邻里社区还想方设法帮助工人解决各种生活问题。")
+        together with the sentence after it, which says what."""
+        if answer.ref not in self._passages:
+            return answer
+        clause, sentence = self._passages[answer.ref]
+        ref, _, n = answer.ref.rpartition("#")
+        following = self._passages.get(f"{ref}#{int(n) + 1}") if n.isdigit() else None
+        if len(sentence) >= LEADING_SENTENCE_CHARS or following is None or following[0].ref != clause.ref:
+            return answer
+        answer.text = passage_text(clause, sentence + following[1].lstrip("—").strip())
+        return answer
 
     def _published(self, session: Session, entry_id: int) -> FaqEntry | None:
         """The published entry with its clause (None if it isn't), read once per change of the

@@ -586,3 +586,11 @@ async def test_if_words_name_nothing_in_a_follow_up():
     answered, _ = await run(tracker(asked))
     messages, _ = await run(tracker(asked, *bot(answered), user("装完了要是坏了谁修，有说法吗", "out_of_scope", 0.8)))
     assert messages[0]["custom"]["answer"]["clause"] == "第9条" and "运维" in messages[0]["text"]
+
+
+async def test_more_gives_a_sentence_that_only_leads_on_with_the_one_after_it():
+    asked = user("邻里社区为工人做了哪些事", "ask_rental")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("还有呢", "follow_up", 0.9)))
+    text = messages[0]["text"]
+    assert "想方设法帮助工人" in text and "小候鸟" in text  # "此外，…各种生活问题。" and what they are
