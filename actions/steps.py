@@ -425,7 +425,7 @@ def _said_in(text: str) -> Callable[[str], bool]:
 
 
 _YEAR = re.compile(r"20[1-3]\d年?(底|末)?")
-_ASKING = re.compile(rf"{QUESTION_WORDS.pattern}|{NOW_WORDS.pattern}|{HOW_MANY.pattern}|第几|几")
+_ASKING = re.compile(rf"{ASKS_WHEN.pattern}|{QUESTION_WORDS.pattern}|{NOW_WORDS.pattern}|{HOW_MANY.pattern}|第几|几")
 
 
 _POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次)?")  # "这是哪年定的" points at the previous answer

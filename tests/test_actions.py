@@ -594,3 +594,12 @@ async def test_more_gives_a_sentence_that_only_leads_on_with_the_one_after_it():
     messages, _ = await run(tracker(asked, *bot(answered), user("还有呢", "follow_up", 0.9)))
     text = messages[0]["text"]
     assert "想方设法帮助工人" in text and "小候鸟" in text  # "此外，…各种生活问题。" and what they are
+
+
+async def test_when_words_name_nothing_in_a_follow_up():
+    # "什么时候" was cut into 什么 + 时候, and "时候" taken for what the question is about
+    asked = user("杭州要创建多少个全国示范性老年友好型社区", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("到什么时候建成", "nlu_fallback", 0.5)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["clause"] == answered[0]["custom"]["answer"]["clause"]
