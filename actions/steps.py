@@ -480,16 +480,31 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
     return bool(asked) and all(map(_said_in(turn.previous_answer), asked))
 
 
-def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
-    # without the year asked before: "2025年的目标" is a target, the report's figure is of 2021/2022
-    hits = engine.hits(text=_YEAR.sub(" ", previous), limit=20)
+def _answers_on_previous(
+    previous: str, engine: AnswerEngine, *, clause: Callable[[str], bool], exclude: str = ""
+) -> list[Answer]:
+    """The answers of the documents that match the previous question (without its year: "2021年" is
+    the report's, "2025年" a target's) within LATEST_SHARE of the best, from the clauses ``clause``
+    accepts; those with a figure first ("居民收入稳步提升。" is a heading)."""
+    hits = [h for h in engine.hits(text=_YEAR.sub(" ", previous), limit=20) if h.ref != exclude]
     if not hits:
-        return None
+        return []
     floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
-    report = [h for h in _from_report(hits, engine) if h.coverage >= floor]
-    answers = [a for a in (engine.answer_hit(h) for h in report) if a is not None]
-    # a sentence with a figure over its heading ("居民收入稳步提升。")
-    answers.sort(key=lambda a: not re.search(r"\d", a.text.removeprefix("2022年的进展报道提到：")))
+    clauses = engine.clause_refs(h.ref for h in hits)
+    kept = [h for h in hits if h.coverage >= floor and clause(clauses.get(h.ref, ""))]
+    answers = [a for a in map(engine.answer_hit, kept) if a is not None]
+    # the figure after the lead-in ("2022年的进展报道提到：", "《行动计划》的主要目标是，到2025年：")
+    answers.sort(key=lambda a: not re.search(r"\d", a.text.split("：", 1)[-1]))
+    return answers
+
+
+def _from_the_report(clause: str) -> bool:
+    return clause.startswith(REPORT_PREFIX)
+
+
+def _latest_figure(previous: str, engine: AnswerEngine) -> Reply | None:
+    """ "现在已经有多少了" after a 2025 target: the 2022 report's figure on the same thing."""
+    answers = _answers_on_previous(previous, engine, clause=_from_the_report)
     if not answers:
         return None
     answers[0].text += "\n" + NOW_NOTE
@@ -506,14 +521,12 @@ _ASKS_FOR_AN_EXAMPLE = re.compile(
 def _example(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     """A case the 2022 report tells on what was asked before (its concrete places and figures), else
     another part of the clause just answered ("有成型的模式可以参考吗" after 乡村片区化: 大下姜)."""
-    hits = [h for h in engine.hits(text=turn.previous, limit=20) if h.ref != turn.previous_ref]
-    if hits:
-        floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
-        for hit in _from_report(hits, engine):
-            answer = engine.answer_hit(hit) if hit.coverage >= floor else None
-            if answer is not None:
-                return Reply("follow_up", answer=answer)
-    answer = engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=question.text)
+    cases = _answers_on_previous(turn.previous, engine, clause=_from_the_report, exclude=turn.previous_ref)
+    answer = (
+        cases[0]
+        if cases
+        else engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=question.text)
+    )
     return Reply("follow_up", answer=answer) if answer.found else None
 
 
@@ -527,7 +540,7 @@ def _asks_for_the_target(text: str, turn: Turn, engine: AnswerEngine) -> bool:
     target words, and no word of the plan besides common ones and those of the previous question or answer."""
     if not turn.previous_ref or not TARGET_WORDS.search(text):
         return False
-    if not engine.clause_refs([turn.previous_ref]).get(turn.previous_ref, "").startswith(REPORT_PREFIX):
+    if not _from_the_report(engine.clause_refs([turn.previous_ref]).get(turn.previous_ref, "")):
         return False
     words = _subject_words(TARGET_WORDS.sub(" ", text))
     before = f"{turn.previous} {turn.previous_answer}"
@@ -538,16 +551,8 @@ def _asks_for_the_target(text: str, turn: Turn, engine: AnswerEngine) -> bool:
 
 
 def _target_figure(turn: Turn, engine: AnswerEngine) -> Reply | None:
-    """The targets table's line nearest the previous question (without its year: "2021年" is the report's)."""
-    hits = engine.hits(text=_YEAR.sub(" ", turn.previous), limit=20)
-    if not hits:
-        return None
-    floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
-    clauses = engine.clause_refs(h.ref for h in hits)
-    targets = [h for h in hits if h.coverage >= floor and clauses.get(h.ref) == TARGETS_REF]
-    answers = [a for a in (engine.answer_hit(h) for h in targets) if a is not None]
-    # a line with a figure over its heading ("城乡居民收入差距明显缩小，努力实现群体共富。")
-    answers.sort(key=lambda a: not re.search(r"\d", a.text.removeprefix("《行动计划》的主要目标是，到2025年：")))
+    """The targets table's line nearest the previous question."""
+    answers = _answers_on_previous(turn.previous, engine, clause=lambda clause: clause == TARGETS_REF)
     return Reply("follow_up", answer=answers[0]) if answers else None
 
 
@@ -570,7 +575,7 @@ def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply
 def _from_report(hits: list[Hit], engine: AnswerEngine) -> list[Hit]:
     """The hits resting on the 2022 report: its sentences and the entries written from it."""
     clauses = engine.clause_refs(h.ref for h in hits)
-    return [h for h in hits if clauses.get(h.ref, "").startswith(REPORT_PREFIX)]
+    return [h for h in hits if _from_the_report(clauses.get(h.ref, ""))]
 
 
 def _choose(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
