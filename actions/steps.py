@@ -50,6 +50,7 @@ from knowledge.understanding import (
     asks_for_more,
     asks_how_to_do_it,
     chitchat_kind,
+    district_named,
     is_abuse_or_spam,
     is_emergency,
     is_follow_up,
@@ -246,6 +247,9 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
                 previous_answer=answer.text if answer and answer.ref else "",
                 previous_ref=(answer.ref or "") if answer else "",
             )
+        named = district_named(question.text) if len(asked) > 1 and turn.district else None
+        if named and named.rstrip("区市县") not in (turn.district or ""):
+            asked_turn = replace(asked_turn, district=named)  # "那淳安呢？萧山呢": each its own district
         reply = answer_question(question, asked_turn, engine)
         if _names_something(question.text) and not is_follow_up(question.text):
             earlier = (question.text, reply)
@@ -348,6 +352,9 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return Reply("follow_up", answer=answer)
     if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
         return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
+    quoted = _quoted(question.text, turn, engine)
+    if quoted is not None:  # "那个“钱塘善潮”又是啥" after 慈善一日捐: the sentence that says it
+        return quoted
     if turn.previous_ref and _ASKS_FOR_AN_EXAMPLE.search(question.text) and not words_topic(question.text):
         # "有已经装好的小区例子吗" after the lift policy: a concrete case of the same thing
         reply = _example(question, turn, engine)
@@ -360,8 +367,7 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return reply
     own = without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
     if not is_follow_up(question.text) and _names_something(own):
-        short = len(own) <= SHORT_FOLLOW_UP
-        if not short or any(h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=own, limit=3)):
+        if not _asks_nothing_of_its_own(own, engine):
             return None  # a question of its own
         if _names_only_unknown_words(own, turn, engine):
             return None  # "血压高要紧吗" after an answer on life expectancy: about something the plan never names
@@ -408,6 +414,25 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
     return None
 
 
+def _quoted(text: str, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """The clause sentence a phrase of the question repeats word for word (engine.quoted_passages),
+    the one of the previous answer's clause first."""
+    refs = engine.quoted_passages(text)
+    if not refs:
+        return None
+    clauses = engine.clause_refs([turn.previous_ref, *refs])
+    refs.sort(key=lambda ref: clauses.get(ref) != clauses.get(turn.previous_ref))
+    answer = engine.answer_hit(Hit(refs[0], 1.0, 1.0))
+    return Reply("follow_up", answer=answer) if answer is not None else None
+
+
+def _asks_nothing_of_its_own(text: str, engine: AnswerEngine) -> bool:
+    """Short, and matching nothing well on its own ("建德属于哪种" without its district)."""
+    return len(text) <= SHORT_FOLLOW_UP and not any(
+        h.coverage >= OWN_QUESTION_COVERAGE for h in engine.hits(text=text, limit=3)
+    )
+
+
 _POINTS_BACK = re.compile(r"刚才|刚说|刚刚|来着|你说的|上面说|前面说|上面提|前面提")
 
 
@@ -428,7 +453,8 @@ _YEAR = re.compile(r"20[1-3]\d年?(底|末)?")
 _ASKING = re.compile(rf"{ASKS_WHEN.pattern}|{QUESTION_WORDS.pattern}|{NOW_WORDS.pattern}|{HOW_MANY.pattern}|第几|几")
 
 
-_POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次)?")  # "这是哪年定的" points at the previous answer
+# "这是哪年定的", "增速分别是多少": pointing words, at the previous answer
+_POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次|块|边)?|各是|各自|分别")
 # A word found in this share of the search documents or more ("目标", "提出") names nothing of its own.
 COMMON_TERM_SHARE = 0.05
 
@@ -472,12 +498,31 @@ def asked_words(text: str) -> list[str]:
     return [t for t in terms(_ASKING.sub(" ", text)) if not t.startswith("~")]
 
 
+# A follow-up asking for a kind of figure ("增速各是多少", "排第几") that the previous answer gives.
+FIGURE_KINDS = (
+    (
+        re.compile(
+            r"(多了?|高了?|涨了?|增长了?)?百分之几|百分比|几个点|增速|增幅|涨幅|增长率|占比|(涨|增长|多)了?多少"
+        ),
+        re.compile(r"\d%"),
+    ),
+    (re.compile(r"排(第)?几|第几(名|位)|排名|名次|排多少"), re.compile(r"第\d+位")),
+    (re.compile(r"多大年纪|多少岁|几岁|年龄"), re.compile(r"\d+岁")),
+)
+
+
 def _held_by_previous_answer(text: str, turn: Turn) -> bool:
-    """Every word the follow-up asks about is in the previous answer already."""
+    """Every word the follow-up asks about is in the previous answer already, and so is the kind of
+    figure it asks for ("增速各是多少" after the incomes and their growth; "税收那块排第几")."""
     if not turn.previous_ref or not turn.previous_answer:
         return False
-    asked = [w for w in asked_words(text) if len(w) > 1]
-    return bool(asked) and all(map(_said_in(turn.previous_answer), asked))
+    rest = text
+    for asks, figure in FIGURE_KINDS:
+        if asks.search(rest) and figure.search(turn.previous_answer):
+            rest = asks.sub(" ", rest)
+    # (a year stays: "那2021年城镇居民实际收入多少" after the 2025 target asks for another figure)
+    asked = [w for w in asked_words(rest) if len(w) > 1 and not _POINTING.fullmatch(w)]
+    return (bool(asked) or rest != text) and all(map(_said_in(turn.previous_answer), asked))
 
 
 def _answers_on_previous(
@@ -562,6 +607,12 @@ def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply
         return None
     short = turn.district.removesuffix("区").removesuffix("市").removesuffix("县")
     about = f"{turn.previous} {question.text}" if is_follow_up(question.text) else question.text
+    own = without_district(question.text, turn.district)
+    if turn.previous_ref and (is_follow_up(question.text) or _asks_nothing_of_its_own(own, engine)):
+        # "建德算哪一种" after the nine cities' types: the sentence of that clause that names 建德
+        answer = engine.passage_naming(short, previous_ref=turn.previous_ref)
+        if answer is not None:
+            return Reply("district_fact", answer=answer)
     everything = engine.hits(text=about, limit=20)
     floor = max(WEAK_COVERAGE, DISTRICT_SHARE * everything[0].coverage) if everything else 1.0
     hits = [h for h in _from_report(everything, engine) if h.coverage >= floor]

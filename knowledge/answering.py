@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import weakref
 from collections import Counter
@@ -61,6 +62,12 @@ MAX_RELATED = 3
 # found by comparing per-block sums of blocks of this many entry ids.
 REFRESH_MAX_CHANGED = 1000
 REFRESH_BLOCK = 1000
+# A resident who repeats a name the documents put in quotes ("那个钱塘善潮又是啥", "六和塔工作体系") asks
+# about the sentence that names it: a name of at least this many characters, in at most QUOTED_PASSAGES sentences.
+QUOTED = re.compile(r"“([^“”]{1,20})”")
+QUOTE_CHARS = 3
+QUOTED_PASSAGES = 2
+_NOT_QUOTABLE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff]")  # quotes, punctuation, spaces
 
 
 def source_line(clause: Clause) -> str:
@@ -284,6 +291,8 @@ class AnswerEngine:
         self._fingerprint: tuple | None = None
         self._index: Bm25Index | None = None
         self._passages: dict[str, tuple[Clause, str]] = {}
+        self._names: dict[str, set[str]] = {}  # a name the documents quote -> the passages quoting it
+        self._names_of: dict[str, tuple[Clause, str]] | None = None  # the passages _names was built from
         # Segmenting Chinese is the costly part of indexing: each document's terms are
         # kept, keyed by its content, so a change re-segments only what changed.
         self._vectors: dict[SearchDoc, Counter[str]] = {}
@@ -690,6 +699,40 @@ class AnswerEngine:
             if answer is not None and related_to:
                 answer.related = self._related(session, related_to, exclude=hit.ref, topic=answer.topic)
             return answer
+
+    def quoted_passages(self, text: str) -> list[str]:
+        """The clause sentences naming the longest thing ``text`` names that the documents name in
+        quotes ("“钱塘善潮”", "“六和塔”工作体系"; QUOTE_CHARS characters or more, quotes and punctuation
+        aside), if at most QUOTED_PASSAGES sentences name it."""
+        with self.make_session() as session:
+            self._current_index(session)
+        if self._names_of is not self._passages:
+            self._names = {}
+            for ref, (_, sentence) in self._passages.items():
+                for name in QUOTED.findall(sentence):
+                    plain = _NOT_QUOTABLE.sub("", name)
+                    if len(plain) >= QUOTE_CHARS:
+                        self._names.setdefault(plain, set()).add(ref)
+            self._names_of = self._passages
+        plain = _NOT_QUOTABLE.sub("", text)
+        named = [n for n, refs in self._names.items() if n in plain and len(refs) <= QUOTED_PASSAGES]
+        return sorted(self._names[max(named, key=len)]) if named else []
+
+    def passage_naming(self, name: str, *, previous_ref: str) -> Answer | None:
+        """A sentence of the clause ``previous_ref`` rests on that names ``name`` (a district): the one
+        that says most beyond the previous answer ("余杭是哪种" after the 一核九星 answer: the types)."""
+        with self.make_session() as session:
+            self._current_index(session)
+            clause = self._clause_refs([previous_ref]).get(previous_ref)
+            naming = [ref for ref, (c, sentence) in self._passages.items() if c.ref == clause and name in sentence]
+            shown = self._answer_for(session, Hit(previous_ref, 1.0, 1.0))
+            said = set(terms(shown.text)) if shown is not None else set()
+            naming.sort(key=lambda ref: -len({t for t in terms(self._passages[ref][1]) if t not in said}))
+            for ref in naming:
+                answer = self._answer_for(session, Hit(ref, 1.0, 1.0))
+                if answer is not None and (shown is None or not _says_the_same(answer.text, shown.text)):
+                    return answer
+        return None
 
     def passage_mentioning(self, *, words: list[str], prefix: str) -> Hit | None:
         """The first clause sentence under ``prefix`` (e.g. the 2022 report) containing every word."""

@@ -321,6 +321,21 @@ def is_follow_up(text: str) -> bool:
 _REFERENCE_WORDS = re.compile(r"那么|那|这个|那个|也|一样|同样|呢|吗|么|怎么样|如何|有没有|有吗|是不是|[?？,，。\s]")
 
 
+# The districts and counties of Hangzhou as residents name them (without 西湖 and 钱塘 alone: the lake,
+# the river and "钱塘善潮" say them too), and the name NLU's district entity gives for each.
+_DISTRICT_NAMES = {
+    "上城": "上城区", "拱墅": "拱墅区", "西湖区": "西湖区", "滨江": "滨江区", "萧山": "萧山区", "余杭": "余杭区",
+    "临平": "临平区", "钱塘区": "钱塘区", "富阳": "富阳区", "临安": "临安区", "桐庐": "桐庐县", "淳安": "淳安县",
+    "建德": "建德市",
+}  # fmt: skip
+
+
+def district_named(text: str) -> str | None:
+    """The first district ``text`` names ("萧山呢" -> "萧山区"), if any."""
+    found = [(text.find(name), district) for name, district in _DISTRICT_NAMES.items() if name in text]
+    return min(found)[1] if found else None
+
+
 def only_refers(text: str, district: str | None) -> bool:
     """ "那临平区也一样吗": nothing of its own but a district (and reference words)."""
     rest = text

@@ -603,3 +603,69 @@ async def test_when_words_name_nothing_in_a_follow_up():
     messages, _ = await run(tracker(asked, *bot(answered), user("到什么时候建成", "nlu_fallback", 0.5)))
     assert messages[0]["custom"]["step"] == "follow_up"
     assert messages[0]["custom"]["answer"]["clause"] == answered[0]["custom"]["answer"]["clause"]
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "clause", "named"),
+    [
+        ("慈善一日捐是市里统一组织的吗", "那个“钱塘善潮”又是啥", "第15条", "钱塘善潮"),
+        ("枫桥经验在杭州怎么落实", "还有个六和塔工作体系,跟那个塔有关系吗", "第18条", "六和塔"),
+    ],
+)
+async def test_a_follow_up_repeating_a_name_the_plan_quotes_gets_the_sentence_naming_it(first, later, clause, named):
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert named not in answered[0]["text"]  # the first answer doesn't say it
+    messages, _ = await run(tracker(asked, *bot(answered), user(later, "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["answer"]["clause"] == clause and named in messages[0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "district", "kind"),
+    [
+        ("九大星城分几种类型？", "建德属于哪种", "建德市", "生态赋能型"),
+        ("一核九星里核心城区是哪几个区", "那余杭是哪种", "余杭区", "紧密联动型"),
+    ],
+)
+async def test_a_district_asked_after_an_answer_gets_the_sentence_of_its_clause_naming_it(first, later, district, kind):
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == "第1条"
+    entities = [{"entity": "district", "value": district}]
+    messages, _ = await run(tracker(asked, *bot(answered), user(later, "follow_up", 0.6, entities=entities)))
+    # (not the 2022 report's story of a village in 建德, nor the nine cities' names again)
+    assert messages[0]["custom"]["answer"]["clause"] == "第1条" and kind in messages[0]["text"]
+
+
+async def test_two_questions_naming_two_districts_are_each_about_their_own():
+    asked = user("钱塘是九星里的哪种类型", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    entities = [{"entity": "district", "value": "淳安县"}]  # NLU's first district
+    later = user("那淳安呢？萧山呢", "follow_up", 0.6, entities=entities)
+    messages, _ = await run(tracker(asked, *bot(answered), later))
+    said = " ".join(m["text"] for m in messages)
+    assert "生态赋能型" in said and "紧密联动型" in said
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "figure"),
+    [
+        ("2021年杭州城里人和农村人人均收入各是多少", "增速各是多少", "10.3%"),
+        ("杭州一般公共预算收入全国排第几", "税收那块排第几", "第4位"),
+    ],
+)
+async def test_a_follow_up_asking_for_a_kind_of_figure_the_previous_answer_gives_gets_it_again(first, later, figure):
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert figure in answered[0]["text"]
+    messages, _ = await run(tracker(asked, *bot(answered), user(later, "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_a_follow_up_naming_another_year_than_the_previous_answer_is_not_that_answer_again():
+    asked = user("杭州居民人均可支配收入目标是多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    later = user("那2021年城镇居民实际收入多少", "nlu_fallback", 0.4)
+    messages, _ = await run(tracker(asked, *bot(answered), later))
+    assert messages[0]["custom"]["answer"]["ref"] != answered[0]["custom"]["answer"]["ref"]
