@@ -837,7 +837,9 @@ def same_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply |
 # route, a timetable, a fee for parking, a doctor's hours ("浙一总部周六下午有没有专家门诊").
 OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
-    r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物"
+    r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
+    r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
+    r"天气|下雨|气温|空气质量|房价|股票"
 )
 
 
@@ -849,7 +851,7 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     detail = next((d for d in map(OPERATIONAL_DETAIL.search, asking) if d), None)
     if detail is None:
         return None
-    words = [w for w in terms(detail.group()) if not w.startswith("~")]
+    words = [w for w in terms(detail.group()) if not w.startswith("~") and len(w) > 1]
     if any(engine.term_counts(words).frequency.values()):
         return None  # the documents do speak of it
     return Reply("not_covered", response="utter_not_covered")

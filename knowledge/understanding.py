@@ -23,13 +23,14 @@ _NEW_QUESTION = re.compile(
 # What makes a clause a question (Chinese has no question word order).
 QUESTION_WORDS = re.compile(
     r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|第几|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
-    r"有没有|有无|是不是|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
+    r"有没有|有无|是不是|(?P<aba>[\u4e00-\u9fff])不(?P=aba)|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
     r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听"
 )
 MAX_QUESTIONS = 3
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_KANA_OR_HANGUL = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\uac00-\ud7a3]")
 _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 
 # Someone in danger now: the assistant answers with the emergency numbers before anything else
@@ -45,6 +46,8 @@ EMERGENCY = re.compile(
     r"溺水|掉进(河|水|湖)|掉(河|水|湖)里|落水|跳楼|轻生|自杀|不想活|"
     r"抢劫|打劫|持刀|拿刀|拿着刀|砍人|打人了|被打了|在打我|打我|动手打|家暴|车撞了|撞车了|被撞了|撞伤了|有人闯进|小偷在|入室|绑架|"
     r"走丢了|走失了|找不到(孩子|小孩|老人)|"
+    r"(硬币|纽扣|电池|磁铁|异物|鱼刺|骨头|枣核|果冻|玩具|珠子).{0,8}(吞|咽|卡)|(吞|咽)(了|下|进).{0,6}(硬币|纽扣|电池|磁铁|异物|鱼刺|骨头|枣核|果冻|玩具|珠子)|"
+    r"卡(在)?(喉咙|嗓子)|噎住|(憋|脸)(得)?(脸)?(都|已经)?(红|紫|青)了|"
     r"救命|快来人|紧急求助|快报警|叫救护车|快叫120"
 )
 
@@ -68,21 +71,21 @@ _GOODBYE = re.compile(
 _ABOUT_BOT = re.compile(
     r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
-    r"能答什么|可以问什么|能问什么|能问啥|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
+    r"能答什么|(可以|能)问(点|些)?(什么|啥)|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
     r"哪个部门(弄|做|开发|搞)的|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
     r"(你|你的)(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新)|"
-    r"(你|你说)的?(这些|那些)?(信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
+    r"(你|你说)的?(这些|那些)?(信息|数据|数字?|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
     r"(你|你说)的?(这些|那些)?(话|信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(靠不靠谱|靠谱吗|靠谱不|准不准|准吗|准确吗|可靠吗|可信吗|能信吗)|"
     r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的",
     re.IGNORECASE,
 )
 # "想打听个事儿", "有个问题想请教", "刚下班": nothing asked yet (counted as part of a greeting)
 _WANT_TO_ASK = re.compile(
-    r"(想|要|来)?(打听|咨询|请教|问问?|了解)(一下|下|点|个|些)?(事儿?|事情|东西|问题|情况)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
+    r"(想|要|来)?(打听|咨询|请教|问问?|了解)(一下|下|点|个|些|几个|一些|几件|两个|几点)?(事儿?|事情|东西|问题|情况)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
     r"(问问|问一下|问|咨询|请教)?|想问(一下|下|问)?$|想(咨询|请教)(一下|下)?$"
 )
-_SMALL_TALK = re.compile(r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了")
+_SMALL_TALK = re.compile(r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了|(想)?(先)?(随便)?看看$")
 _FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
 _FILLER = re.compile(
@@ -216,16 +219,25 @@ def is_emergency(text: str) -> bool:
 
 
 def is_foreign_language(text: str) -> bool:
-    """Words in another script, not code: "What is the childcare target?" but not "${jndi:…}"."""
+    """Words in another script, not code: "What is the childcare target?" but not "${jndi:…}"; Japanese
+    (kana beside its kanji) and Korean too."""
+    if len(_KANA_OR_HANGUL.findall(text)) >= 3:
+        return True
     if _CJK.search(text) or len(_LATIN_WORD.findall(text)) < 2:
         return False
     return len(_NOT_PROSE.sub("", text)) <= 2
+
+
+# "你是不是只会回答共同富裕这方面的事": what the assistant can answer, whatever the rest names.
+_ONLY_ANSWERS = re.compile(r"^(请问)?(你|您)(是不是|是否|难道)?只(会|能)(回答|答|解答|问|管|聊)")
 
 
 def chitchat_kind(text: str) -> str | None:
     """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
     once the chit-chat words and fillers are gone, (almost) nothing may be left."""
     folded = text.lower().strip()
+    if _ONLY_ANSWERS.search(folded):
+        return "about_bot"
     rest, before = folded, ""
     while rest != before:  # "您好！打扰一下，请问有人在吗": one greeting after another
         before = rest

@@ -560,7 +560,15 @@ async def test_a_follow_up_may_rest_on_a_sentence_of_the_clause_just_answered_th
 
 
 @pytest.mark.parametrize(
-    "text", ["萧山机场T4停车一天多少钱", "市一医院新院区怎么挂号，有没有儿科急诊", "亚运会的吉祥物叫什么名字"]
+    "text",
+    [
+        "萧山机场T4停车一天多少钱",
+        "市一医院新院区怎么挂号，有没有儿科急诊",
+        "亚运会的吉祥物叫什么名字",
+        "良渚遗址公园参观要提前预约吗",
+        "宝宝长痱子用什么药膏好",
+        "杭州房价明年会涨吗",
+    ],
 )
 async def test_a_detail_of_running_a_place_the_plan_names_is_not_covered(text):
     messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))

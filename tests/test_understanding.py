@@ -348,3 +348,37 @@ def test_which_place_is_a_question_of_its_own():
 @pytest.mark.parametrize("text", ["它在什么位置", "这俩数分别是哪年的"])
 def test_it_and_these_two_point_back(text):
     assert is_follow_up(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["小孩把纽扣电池咽下去了，一直咳", "老人吃年糕噎住了，脸都憋紫了", "鱼刺卡在喉咙里下不去"]
+)
+def test_choking_is_an_emergency(text):
+    assert is_emergency(text)
+
+
+def test_asking_whether_a_pill_was_swallowed_is_not_an_emergency():
+    assert not is_emergency("药片咽下去了吗")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("早上好，想咨询几个问题", "greeting"),
+        ("你是不是只能回答计划里的事", "about_bot"),  # with a plan word in it
+        ("你这些数字是从哪儿查来的", "about_bot"),
+    ],
+)
+def test_asking_to_ask_and_asking_what_the_assistant_answers(text, kind):
+    assert chitchat_kind(text) == kind
+
+
+@pytest.mark.parametrize("text", ["杭州で保育園を探しています。補助はありますか", "항저우 보육 정책 알려주세요"])
+def test_japanese_and_korean_are_a_foreign_language(text):
+    assert is_foreign_language(text)
+
+
+def test_a_verb_not_verb_question_asks():
+    # "开不开门" asks as "开门吗" does: it is a question of its own after a sentence that doesn't ask
+    asked = split_questions("老旧小区加装电梯有补贴吗，社区活动室周末开不开门")
+    assert [q.text for q in asked] == ["老旧小区加装电梯有补贴吗", "社区活动室周末开不开门"]
