@@ -350,6 +350,9 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:
             return Reply("follow_up", answer=answer)
+    within = _within_the_topic(question, turn, engine)
+    if within is not None:  # "有什么补贴吗", "要交多少租金" after an answer on 蓝领公寓: about 蓝领公寓
+        return within
     if _nlu_sure_out_of_scope(turn) and not is_follow_up(question.text) and len(split_questions(turn.text)) == 1:
         return None  # "明天会下雨吗" after an answer on 托位 is a new question, not more about 托位
     quoted = _quoted(question.text, turn, engine)
@@ -424,6 +427,29 @@ def _quoted(text: str, turn: Turn, engine: AnswerEngine) -> Reply | None:
     refs.sort(key=lambda ref: clauses.get(ref) != clauses.get(turn.previous_ref))
     answer = engine.answer_hit(Hit(refs[0], 1.0, 1.0))
     return Reply("follow_up", answer=answer) if answer is not None else None
+
+
+def _within_the_topic(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A short question naming no other topic, after an answer in a topic, whose words that topic's
+    answers say: "有什么补贴吗" after 托位 is about childcare's 补贴, not any 补贴 of the plan."""
+    own = without_district(question.text, turn.district)
+    if not turn.topic_in_context or len(own) > SHORT_FOLLOW_UP or words_topic(own) not in (None, turn.topic_in_context):
+        return None
+    if ASKS_WHEN.search(own) or asks_about_now(own) or _ASKS_FOR_AN_EXAMPLE.search(own):
+        return None  # "这是哪一年的目标", "现在有多少了", "有例子吗": the steps below know these
+    if _asks_for_the_target(own, turn, engine):
+        return None
+    asked = [w for w in asked_words(own) if len(w) > 1]
+    if not asked:
+        return None
+    answer = engine.answer_follow_up(
+        previous=turn.previous,
+        text=_ASKING.sub(" ", own).strip() or own,
+        topic=turn.topic_in_context,
+        district=turn.district,
+        previous_ref=turn.previous_ref,
+    )
+    return Reply("follow_up", answer=answer) if answer.found and _says_any(asked, answer.text) else None
 
 
 def _asks_nothing_of_its_own(text: str, engine: AnswerEngine) -> bool:

@@ -677,3 +677,23 @@ async def test_a_follow_up_naming_another_year_than_the_previous_answer_is_not_t
     later = user("那2021年城镇居民实际收入多少", "nlu_fallback", 0.4)
     messages, _ = await run(tracker(asked, *bot(answered), later))
     assert messages[0]["custom"]["answer"]["ref"] != answered[0]["custom"]["answer"]["ref"]
+
+
+@pytest.mark.parametrize(
+    ("first", "intent", "later", "later_intent", "clause"),
+    [
+        # "补贴" alone matches a dozen entries perfectly (disability, childcare, rent…); after 托位 it is childcare's
+        ("杭州的托位目标是多少", "ask_childcare", "有什么补贴吗", "follow_up", "第8条"),
+        # NLU is sure "要交多少租金" is out of scope; after 蓝领公寓 it asks about 蓝领公寓's rent
+        ("蓝领公寓是给谁住的", "ask_rental", "要交多少租金", "out_of_scope", "第9条"),
+    ],
+)
+async def test_a_short_question_after_an_answer_is_about_that_answers_topic_when_the_topic_speaks_of_it(
+    first, intent, later, later_intent, clause
+):
+    asked = user(first, intent)
+    answered, events = await run(tracker(asked))
+    topic = next(e["value"] for e in events if e.get("name") == "topic")
+    follow = user(later, later_intent, 0.87)
+    messages, _ = await run(tracker(asked, *bot(answered), follow, slots={"topic": topic}))
+    assert messages[0]["custom"]["step"] == "follow_up" and messages[0]["custom"]["answer"]["clause"] == clause
