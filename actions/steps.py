@@ -102,6 +102,9 @@ AGREEMENT_INTENTS = ("ask_plan",)
 # A word in at most this many search documents ("一卡通", "夜间经济") names a commitment of the plan,
 # whatever NLU says (chosen on dev, session 7: 2-5 alike).
 RARE_TERM_DOCUMENTS = 3
+# A term of the plan that a resident's word was mapped to, used by at most this many documents, names
+# what the question is about even when it covers little of it (the rest is the resident's story).
+MAPPED_TERM_DOCUMENTS = 8
 # A district fact from the 2022 report must match the question nearly as well as the best match.
 DISTRICT_SHARE = 0.6
 # "现在/今年": a 2022 report sentence within this share of the best match is preferred.
@@ -538,8 +541,9 @@ FIGURE_KINDS = (
 
 
 def _held_by_previous_answer(text: str, turn: Turn) -> bool:
-    """Every word the follow-up asks about is in the previous answer already, and so is the kind of
-    figure it asks for ("增速各是多少" after the incomes and their growth; "税收那块排第几")."""
+    """The previous answer holds what the follow-up asks: every word of it, and the kind of figure it
+    asks for ("增速各是多少" after the incomes and their growth; "税收那块排第几"). With no word of its
+    own, a follow-up that points back ("它们呢") or asks how many after a figure ("这个要搞多少个")."""
     if not turn.previous_ref or not turn.previous_answer:
         return False
     rest = text
@@ -548,7 +552,16 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
             rest = asks.sub(" ", rest)
     # (a year stays: "那2021年城镇居民实际收入多少" after the 2025 target asks for another figure)
     asked = [w for w in asked_words(rest) if len(w) > 1 and not _POINTING.fullmatch(w)]
-    return (bool(asked) or rest != text) and all(map(_said_in(turn.previous_answer), asked))
+    if asked:  # (a word in no document, "荷花" in "西湖边现在荷花开了没", asks about something else)
+        return all(map(_said_in(turn.previous_answer), asked))
+    if rest != text:
+        return True
+    if asks_about_now(text) or ASKS_WHEN.search(text) or TARGET_WORDS.search(text) or _ASKS_FOR_AN_EXAMPLE.search(text):
+        return False  # "现在有多少了", "哪年的", "目标呢", "有例子吗": other steps answer these
+    return bool(_REFERS_BACK.search(text) or (HOW_MANY.search(text) and re.search(r"\d", turn.previous_answer)))
+
+
+_REFERS_BACK = re.compile(r"^(那|这)?(它|它们|他们|这个|那个|这些|那些|这俩|这两个)")
 
 
 def _answers_on_previous(
@@ -722,6 +735,13 @@ def _answer_from(
         agreeing = _agreeing_hit(hits, chosen, text, engine)
         weak_ok = agreeing is not None
         chosen = agreeing or chosen
+    if (
+        not weak_ok
+        and chosen.coverage >= WEAK_COVERAGE
+        and not _nlu_sure_out_of_scope(turn)  # "社保卡芯片坏了": 芯片 is 集成电路, but the question is an errand
+        and _says_the_mapped_term(text, chosen, engine)
+    ):
+        weak_ok = True  # "杭州的空气以后能不能好点": 空气 is the plan's 大气环境质量, and the match says it
     if chosen.coverage < ANSWER_COVERAGE and not weak_ok:
         nearest = _by_meaning(text, turn, engine) if by_meaning else None
         if nearest is None:
@@ -734,6 +754,16 @@ def _answer_from(
         answer.text += "\n" + NOW_NOTE
     log.debug("step %s: %s (coverage %.2f, score %.1f)", step, chosen.ref, chosen.coverage, chosen.score)
     return Reply(step, answer=answer)
+
+
+def _says_the_mapped_term(text: str, chosen: Hit, engine: AnswerEngine) -> bool:
+    """A resident's word that the vocabulary maps to a term of the plan used by few documents
+    ("空气" -> 大气环境质量, "积水" -> 防洪排涝) is in the question, and the match uses that term: staff
+    said what the word means, so the word match is evidence enough."""
+    words = set(terms(text))
+    mapped = [c for variant, c in vocabulary() if c in words and variant in text]
+    counts = engine.term_counts(mapped)
+    return any(0 < counts.frequency[c] <= MAPPED_TERM_DOCUMENTS and engine.holds_term(chosen.ref, c) for c in mapped)
 
 
 def _agreeing_hit(hits: list[Hit], chosen: Hit, text: str, engine: AnswerEngine) -> Hit | None:
@@ -865,8 +895,12 @@ OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
     r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
-    r"天气|下雨|气温|空气质量|房价|股票"
+    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线"
 )
+
+
+# Something that doesn't work (an app, a card): an errand for the service desk, whatever the plan says.
+DEVICE_TROUBLE = re.compile(r"登不上|登录不了|登陆不了|闪退|网络异常|刷不出|刷不了|打不开|换张新的|补办")
 
 
 def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -875,6 +909,8 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     The detail must be in a clause that asks: "去医院挂号都难，政府管这个吗" asks about help, not 挂号."""
     asking = [c for c in re.split(r"[，,。;；!！]", question.text) if _ASKING.search(c)]
     detail = next((d for d in map(OPERATIONAL_DETAIL.search, asking) if d), None)
+    if detail is None and asking:  # "浙里办APP一直登不上去,老显示网络异常,咋整": a fault, told before the question
+        detail = DEVICE_TROUBLE.search(question.text)
     if detail is None:
         return None
     words = [w for w in terms(detail.group()) if not w.startswith("~") and len(w) > 1]

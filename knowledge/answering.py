@@ -718,6 +718,13 @@ class AnswerEngine:
         named = [n for n, refs in self._names.items() if n in plain and len(refs) <= QUOTED_PASSAGES]
         return sorted(self._names[max(named, key=len)]) if named else []
 
+    def holds_term(self, ref: str, term: str) -> bool:
+        """The search document ``ref`` uses ``term`` (after the vocabulary)."""
+        with self.make_session() as session:
+            index = self._current_index(session)
+        doc = index.get(ref)
+        return doc is not None and term in (self._vectors.get(doc) or {})
+
     def passage_naming(self, name: str, *, previous_ref: str) -> Answer | None:
         """A sentence of the clause ``previous_ref`` rests on that names ``name`` (a district): the one
         that says most beyond the previous answer ("余杭是哪种" after the 一核九星 answer: the types)."""

@@ -697,3 +697,41 @@ async def test_a_short_question_after_an_answer_is_about_that_answers_topic_when
     follow = user(later, later_intent, 0.87)
     messages, _ = await run(tracker(asked, *bot(answered), follow, slots={"topic": topic}))
     assert messages[0]["custom"]["step"] == "follow_up" and messages[0]["custom"]["answer"]["clause"] == clause
+
+
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        ("计划里提到的康养联合体是啥", "这个要搞多少个"),  # "100个" is in the answer: how many, and nothing else asked
+        ("邻里社区为工人做了哪些事", "它们呢"),  # points back, with no word of its own
+    ],
+)
+async def test_a_follow_up_with_no_word_of_its_own_that_points_back_or_asks_how_many_gets_the_answer_again(
+    first, later
+):
+    asked = user(first, "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user(later, "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["step"] == "follow_up"
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_a_follow_up_asking_about_something_no_document_names_is_not_the_answer_again():
+    asked = user("西湖西溪一体化保护是什么", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("西湖边的荷花开了没", "out_of_scope", 0.9)))
+    assert messages[0]["custom"]["step"] == "not_covered"
+
+
+async def test_a_residents_word_mapped_to_a_rare_plan_term_lets_a_weak_word_match_answer():
+    # "空气" is the plan's 大气环境质量 (knowledge/synonyms.yml); the complaint after it dilutes the match,
+    # and the nearest in meaning is another clause's entry
+    text = "杭州的空气以后能不能好点，灰蒙蒙的天太多了"
+    messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第17条"
+
+
+@pytest.mark.parametrize("text", ["医保APP一直闪退打不开，怎么办", "公交卡刷不出来了，去哪换张新的"])
+async def test_something_that_does_not_work_is_an_errand_the_plan_does_not_cover(text):
+    messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]

@@ -382,3 +382,37 @@ def test_a_verb_not_verb_question_asks():
     # "开不开门" asks as "开门吗" does: it is a question of its own after a sentence that doesn't ask
     asked = split_questions("老旧小区加装电梯有补贴吗，社区活动室周末开不开门")
     assert [q.text for q in asked] == ["老旧小区加装电梯有补贴吗", "社区活动室周末开不开门"]
+
+
+def test_a_plan_term_starting_with_a_greeting_word_is_not_a_greeting():
+    # "亲" greets ("亲，在吗"), but "亲清在线" is the plan's platform; "干嘛" asks like "干啥"
+    assert chitchat_kind("亲清在线是干嘛的") is None
+    assert loose_chitchat_kind("亲清在线是干嘛的") is None
+    assert chitchat_kind("亲，在吗") == "greeting"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("您好，请问现在可以提问吗", "greeting"),
+        ("那今天就先问到这里，回头再聊", "goodbye"),
+        ("行，我去做饭了，回见", "goodbye"),
+        ("跟我聊天的是真人还是程序", "about_bot"),
+    ],
+)
+def test_chit_chat_of_the_fifth_fresh_batch(text, kind):
+    assert (chitchat_kind(text) or loose_chitchat_kind(text)) == kind
+
+
+def test_someone_breaking_in_is_an_emergency_but_a_locksmiths_price_is_not():
+    assert is_emergency("有人在撬门，我好害怕")
+    assert not is_emergency("撬锁换锁要多少钱")
+
+
+@pytest.mark.parametrize("text", ["老是接到骗子电话，个人信息被泄露了政府管不管", "被骗子骗了钱怎么办"])
+def test_a_resident_telling_of_fraudsters_is_not_insulting_anyone(text):
+    assert not is_abuse_or_spam(text)
+
+
+def test_calling_the_assistant_a_fraud_is_still_abuse():
+    assert is_abuse_or_spam("你就是个骗子")
