@@ -207,7 +207,8 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         and turn.confidence >= LONG_CHITCHAT_CONFIDENCE
         and not _names_a_plan_term(turn.text, engine)
     )
-    if kind is None and turn.intent in CHITCHAT_INTENTS and (short or longer):
+    if kind is None and turn.intent in CHITCHAT_INTENTS and (short or longer) and not district_named(turn.text):
+        # (not "富阳在不在里面": a district is no chit-chat, whatever NLU thinks)
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
             kind = None  # "你好，托位" asks about the plan after all
@@ -546,7 +547,7 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
     own, a follow-up that points back ("它们呢") or asks how many after a figure ("这个要搞多少个")."""
     if not turn.previous_ref or not turn.previous_answer:
         return False
-    rest = text
+    rest = _ASKS_WHICH_KIND.sub(" ", text)  # "它是属于哪方面的": the previous answer says what it is
     for asks, figure in FIGURE_KINDS:
         if asks.search(rest) and figure.search(turn.previous_answer):
             rest = asks.sub(" ", rest)
@@ -561,6 +562,7 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
     return bool(_REFERS_BACK.search(text) or (HOW_MANY.search(text) and re.search(r"\d", turn.previous_answer)))
 
 
+_ASKS_WHICH_KIND = re.compile(r"属于哪(个|一)?(方面|类|种|块|领域|部分)|是哪(个|一)?(方面|类|领域)的?")
 _REFERS_BACK = re.compile(r"^(那|这)?(它|它们|他们|这个|那个|这些|那些|这俩|这两个)")
 
 
@@ -635,9 +637,19 @@ def _asks_for_the_target(text: str, turn: Turn, engine: AnswerEngine) -> bool:
 
 
 def _target_figure(turn: Turn, engine: AnswerEngine) -> Reply | None:
-    """The targets table's line nearest the previous question."""
+    """The targets table's line nearest the previous question, one saying its rarest word first
+    ("杭州人手里的发明专利21年有多少": 发明专利, not the line on what 杭州人 earn)."""
     answers = _answers_on_previous(turn.previous, engine, clause=lambda clause: clause == TARGETS_REF)
-    return Reply("follow_up", answer=answers[0]) if answers else None
+    if not answers:
+        return None
+    words = _subject_words(turn.previous)
+    counts = engine.term_counts(words)
+    rare = sorted((w for w in words if counts.frequency[w]), key=lambda w: counts.frequency[w])
+    for word in rare:  # the rarest word that a line says
+        saying = [a for a in answers if _said_in(a.text)(word)]
+        if saying:
+            return Reply("follow_up", answer=saying[0])
+    return Reply("follow_up", answer=answers[0])
 
 
 def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:

@@ -735,3 +735,25 @@ async def test_a_residents_word_mapped_to_a_rare_plan_term_lets_a_weak_word_matc
 async def test_something_that_does_not_work_is_an_errand_the_plan_does_not_cover(text):
     messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_the_target_after_a_report_figure_is_the_line_saying_the_rarest_word_asked_before():
+    # "杭州人" and "手里" match the line on what residents earn better than 发明专利 matches its own line
+    asked = user("杭州人手里的发明专利2021年有多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"].startswith("2022报告")
+    messages, _ = await run(tracker(asked, *bot(answered), user("那25年的目标呢", "follow_up", 0.6)))
+    assert messages[0]["custom"]["answer"]["clause"] == "主要目标" and "10万件" in messages[0]["text"]
+
+
+async def test_asking_which_kind_of_thing_the_answer_was_about_gets_that_answer_again():
+    asked = user("慈善一日捐是什么", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("它属于哪一类的", "nlu_fallback", 0.4)))
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_a_district_is_no_greeting_whatever_nlu_thinks():
+    entities = [{"entity": "district", "value": "富阳区"}]
+    messages, _ = await run(tracker(user("富阳在不在里面", "greet", 0.9, entities=entities)))
+    assert messages[0]["custom"]["step"] != "greeting"
