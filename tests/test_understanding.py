@@ -416,3 +416,15 @@ def test_a_resident_telling_of_fraudsters_is_not_insulting_anyone(text):
 
 def test_calling_the_assistant_a_fraud_is_still_abuse():
     assert is_abuse_or_spam("你就是个骗子")
+
+
+@pytest.mark.parametrize(
+    "text", ["对面回复我的是活人还是程序", "这个助手是哪个部门做出来的", "你主要负责哪方面的问题，什么都能问吗"]
+)
+def test_more_questions_about_the_assistant(text):
+    assert (chitchat_kind(text) or loose_chitchat_kind(text)) == "about_bot"
+
+
+def test_waste_is_a_residents_word_and_an_insult_only_said_of_someone():
+    assert not is_abuse_or_spam("小区垃圾分类以后，废物回收有没有补贴")
+    assert is_abuse_or_spam("你真是个废物")
