@@ -446,6 +446,11 @@ def _within_the_topic(question: Question, turn: Turn, engine: AnswerEngine) -> R
     asked = [w for w in asked_words(own) if len(w) > 1]
     if not asked:
         return None
+    best = engine.hits(text=own, limit=3)  # (the same search the own-question check below makes)
+    if best and engine.clause_refs([best[0].ref, turn.previous_ref]).get(best[0].ref) == engine.clause_refs(
+        [turn.previous_ref]
+    ).get(turn.previous_ref):
+        return None  # its own best match is in the clause just answered: the steps below find it
     answer = engine.answer_follow_up(
         previous=turn.previous,
         text=_ASKING.sub(" ", own).strip() or own,
