@@ -447,9 +447,8 @@ def _within_the_topic(question: Question, turn: Turn, engine: AnswerEngine) -> R
     if not asked:
         return None
     best = engine.hits(text=own, limit=3)  # (the same search the own-question check below makes)
-    if best and engine.clause_refs([best[0].ref, turn.previous_ref]).get(best[0].ref) == engine.clause_refs(
-        [turn.previous_ref]
-    ).get(turn.previous_ref):
+    clauses = engine.clause_refs([turn.previous_ref, *(h.ref for h in best[:1])])
+    if best and clauses.get(best[0].ref) == clauses.get(turn.previous_ref):
         return None  # its own best match is in the clause just answered: the steps below find it
     answer = engine.answer_follow_up(
         previous=turn.previous,
