@@ -930,8 +930,16 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     if detail is None:
         return None
     words = [w for w in terms(detail.group()) if not w.startswith("~") and len(w) > 1]
-    if any(engine.term_counts(words).frequency.values()):
-        return None  # the documents do speak of it
+    subject = [w for w in _subject_words(question.text) if w not in words]
+    counts = engine.term_counts(words + subject)
+    held = [w for w in words if counts.frequency[w]]
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    about = [w for w in subject if counts.frequency[w] < common]
+    # The documents speak of it, and of it for what the question is about when it names something
+    # (a word few documents or none use): "托位怎么预约" is answered by the entry on enrolling,
+    # "灵隐寺要预约吗" by none.
+    if held and (not about or any(engine.speaks_of(w, with_any=about) for w in held)):
+        return None
     return Reply("not_covered", response="utter_not_covered")
 
 

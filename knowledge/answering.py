@@ -718,6 +718,13 @@ class AnswerEngine:
         named = [n for n, refs in self._names.items() if n in plain and len(refs) <= QUOTED_PASSAGES]
         return sorted(self._names[max(named, key=len)]) if named else []
 
+    def speaks_of(self, term: str, *, with_any: Iterable[str]) -> bool:
+        """Some search document uses ``term`` together with one of ``with_any`` (after the vocabulary):
+        "预约" with 托位 in an entry on enrolling, but with 灵隐寺 nowhere."""
+        with self.make_session() as session:
+            index = self._current_index(session)
+        return index.together(term, with_any)
+
     def holds_term(self, ref: str, term: str) -> bool:
         """The search document ``ref`` uses ``term`` (after the vocabulary)."""
         with self.make_session() as session:

@@ -240,6 +240,15 @@ class Bm25Index:
         by_tf = self._postings.get(term)
         return sum(map(len, by_tf.values())) if by_tf else 0
 
+    def together(self, term: str, others: Iterable[str]) -> bool:
+        """Some document uses ``term`` and at least one of ``others``."""
+        with_term = self._slots_with(term)
+        return any(with_term & self._slots_with(other) for other in others)
+
+    def _slots_with(self, term: str) -> set[int]:
+        by_tf = self._postings.get(term)
+        return set().union(*by_tf.values()) if by_tf else set()
+
     def idf(self, term: str) -> float | None:
         by_tf = self._postings.get(term)
         if by_tf is None:

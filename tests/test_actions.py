@@ -575,6 +575,14 @@ async def test_a_detail_of_running_a_place_the_plan_names_is_not_covered(text):
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
 
 
+async def test_a_detail_an_entry_gives_for_what_is_asked_is_answered_by_it():
+    # "预约" stands only in the entry on enrolling a child: it answers booking a place, not a temple
+    messages, _ = await run(tracker(user("普惠托位一般去哪里预约", "ask_childcare", 0.8)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第8条" and "托育机构" in messages[0]["text"]
+    messages, _ = await run(tracker(user("这周六去灵隐寺烧香要预约吗", "ask_plan", 0.6)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
 async def test_a_detail_in_the_story_is_not_what_is_asked():
     messages, _ = await run(tracker(user("爸妈不会用智能手机，去医院挂号都难，政府管这个吗", "ask_plan", 0.9)))
     assert messages[0]["custom"]["answer"]["clause"] == "第7条"
