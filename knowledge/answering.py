@@ -292,7 +292,6 @@ class AnswerEngine:
         self._index: Bm25Index | None = None
         self._passages: dict[str, tuple[Clause, str]] = {}
         self._names: dict[str, set[str]] = {}  # a name the documents quote -> the passages quoting it
-        self._names_of: dict[str, tuple[Clause, str]] | None = None  # the passages _names was built from
         # Segmenting Chinese is the costly part of indexing: each document's terms are
         # kept, keyed by its content, so a change re-segments only what changed.
         self._vectors: dict[SearchDoc, Counter[str]] = {}
@@ -410,6 +409,12 @@ class AnswerEngine:
                     SearchDoc(ref=ref, topics=frozenset(clause.topics), fields=((sentence, 2.0), (clause.title, 1.0)))
                 )
         self._passages = passages
+        self._names = {}
+        for ref, (_, sentence) in passages.items():
+            for name in QUOTED.findall(sentence):
+                plain = _NOT_QUOTABLE.sub("", name)
+                if len(plain) >= QUOTE_CHARS:
+                    self._names.setdefault(plain, set()).add(ref)
         vectors = {doc: self._vectors.get(doc) or weighted_terms(doc) for doc in docs}
         self._vectors = vectors
         return Bm25Index(docs, vectors=[vectors[doc] for doc in docs])
@@ -706,14 +711,6 @@ class AnswerEngine:
         aside), if at most QUOTED_PASSAGES sentences name it."""
         with self.make_session() as session:
             self._current_index(session)
-        if self._names_of is not self._passages:
-            self._names = {}
-            for ref, (_, sentence) in self._passages.items():
-                for name in QUOTED.findall(sentence):
-                    plain = _NOT_QUOTABLE.sub("", name)
-                    if len(plain) >= QUOTE_CHARS:
-                        self._names.setdefault(plain, set()).add(ref)
-            self._names_of = self._passages
         plain = _NOT_QUOTABLE.sub("", text)
         named = [n for n, refs in self._names.items() if n in plain and len(refs) <= QUOTED_PASSAGES]
         return sorted(self._names[max(named, key=len)]) if named else []
