@@ -349,6 +349,8 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
+    if _asks_only_for_an_unnamed_year(question.text, engine):
+        return Reply("not_covered", response="utter_not_covered")  # "那2023年呢": no document has that year
     if _held_by_previous_answer(question.text, turn):
         # "增长了多少" after the GDP sentence, which gives the growth too: that answer again
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
@@ -419,6 +421,17 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         if again is not None:
             return Reply("follow_up", answer=again)
     return None
+
+
+def _asks_only_for_an_unnamed_year(text: str, engine: AnswerEngine) -> bool:
+    """The question names a year and nothing else, and no sentence of the documents names that year
+    ("那2023年呢" after a 2021 figure: the report stops at 2022 and the plan's targets are for 2025)."""
+    years = {m.group()[:4] for m in _YEAR.finditer(text)}
+    return (
+        bool(years)
+        and not _subject_words(text)
+        and not any(engine.passage_mentioning(words=[year], prefix="") for year in years)
+    )
 
 
 def _quoted(text: str, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -671,9 +684,12 @@ def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply
     everything = engine.hits(text=about, limit=20)
     floor = max(WEAK_COVERAGE, DISTRICT_SHARE * everything[0].coverage) if everything else 1.0
     hits = [h for h in _from_report(everything, engine) if h.coverage >= floor]
+    # …and says something asked besides the district ("滨江有几个这种小区" after 人才专项租赁住房:
+    # not the report's sentence on the park in 滨江)
+    asked = [w for w in _subject_words(about) if short not in w]
     for hit in hits:
         answer = engine.answer_hit(hit)
-        if answer is not None and short in answer.text:
+        if answer is not None and short in answer.text and _says_any(asked, answer.text):
             return Reply("district_fact", answer=answer)
     return None
 
@@ -911,7 +927,8 @@ OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
     r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
-    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车"
+    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|"
+    r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料"
 )
 
 
@@ -930,7 +947,10 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     if detail is None:
         return None
     words = [w for w in terms(detail.group()) if not w.startswith("~") and len(w) > 1]
-    subject = [w for w in _subject_words(question.text) if w not in words]
+    # What it is about: its own words, else the rest of the message's ("滨江有几个这种小区，地址在哪")
+    subject = [w for w in _subject_words(question.text) if w not in words] or [
+        w for w in _subject_words(f"{question.context}，{turn.text}") if w not in words
+    ]
     counts = engine.term_counts(words + subject)
     held = [w for w in words if counts.frequency[w]]
     common = COMMON_TERM_SHARE * max(counts.documents, 1)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 # A clause ends at these; a question may also end at a comma (see split_questions).
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.\s)")
 _CLAUSE_END = re.compile(r"(?<=[，,、])")
+# On a phone a space often stands for a comma: "托班名额会多起来伐 另外落户积分看什么".
+_SPACE_AS_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 # Words that start a new question inside one sentence: "…多少，还有蓝领公寓谁能住".
 _NEW_QUESTION = re.compile(
     r"^(还有|另外|以及|再问一下|再问|顺便问一下|顺便问|顺便|还想问|还想知道|第二|第三|二是|三是|其次)"
@@ -24,7 +26,8 @@ _NEW_QUESTION = re.compile(
 QUESTION_WORDS = re.compile(
     r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|第几|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
     r"有没有|有无|是不是|(?P<aba>[\u4e00-\u9fff])不(?P=aba)|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
-    r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听|干嘛|干吗"
+    r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听|干嘛|干吗|"
+    r"伐(?![\u4e00-\u9fff])"  # Hangzhou's "吗": "会多起来伐"
 )
 MAX_QUESTIONS = 3
 
@@ -49,11 +52,12 @@ EMERGENCY = re.compile(
     r"(硬币|纽扣|电池|磁铁|异物|鱼刺|骨头|枣核|果冻|玩具|珠子).{0,8}(吞|咽|卡)|(吞|咽)(了|下|进).{0,6}(硬币|纽扣|电池|磁铁|异物|鱼刺|骨头|枣核|果冻|玩具|珠子)|"
     r"卡(在)?(喉咙|嗓子)|噎住|(憋|脸)(得)?(脸)?(都|已经)?(红|紫|青)了|"
     r"(有人|小偷|贼)(在)?撬|(有人|小偷|贼)在(砸|踹)(我家)?门|有人跟踪我|"
+    r"(塌|倒)了.{0,10}(压|埋)|(被|人)(压|埋)在.{0,4}(下面|底下|里面)|"
     r"救命|快来人|紧急求助|快报警|叫救护车|快叫120"
 )
 
 _GREETING = re.compile(
-    r"^(请问)?(同志|师傅|老师|领导|工作人员|小姐姐|小哥哥?|阿姨|叔叔)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在不在|在么|有人吗|有人在吗|"
+    r"^(请问)?(同志|师傅|老师|领导|工作人员|小姐姐|小哥哥?|阿姨|叔叔)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在伐|在不在|在么|有人吗|有人伐|有人在吗|"
     r"有没有人|有人在线吗|在线吗|在线不|在不|人呢|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲(?!清)|打扰了|打扰一下|侬好|"
     r"新年好|过年好|节日快乐|能收到吗|收得到吗|收到没|听得到吗|看得到吗|能看到吗|有人回吗|有人回复吗)",
     re.IGNORECASE,
@@ -165,7 +169,7 @@ def _clean(part: str) -> str:
 def split_questions(text: str) -> list[Question]:
     """The questions of a message, in order, at most ``MAX_QUESTIONS``; each with the sentences
     that tell its story as context. A message without any question word is one question."""
-    raw = [p for p in _SENTENCE_END.split(text) if _clean(p)]
+    raw = [p for p in _SENTENCE_END.split(_SPACE_AS_COMMA.sub("，", text)) if _clean(p)]
     parts: list[str] = []
     marked: set[int] = set()  # parts the resident ended with a question mark: "…放在一起保护？" asks
     for piece in raw:
@@ -175,7 +179,9 @@ def split_questions(text: str) -> list[Question]:
         current = ""
         for clause in clauses:
             starts_new = bool(_NEW_QUESTION.match(clause))
-            if current and (starts_new or QUESTION_WORDS.search(current)) and QUESTION_WORDS.search(clause):
+            asks, current_asks = bool(QUESTION_WORDS.search(clause)), bool(QUESTION_WORDS.search(current))
+            # A new question, or after one the next one's story ("…会多起来伐，另外我们外地来的，…看什么").
+            if current and ((starts_new and (asks or current_asks)) or (asks and current_asks)):
                 parts.append(current)
                 current = _NEW_QUESTION.sub("", clause).lstrip("，, ") or clause
             else:
@@ -234,6 +240,9 @@ def is_foreign_language(text: str) -> bool:
 _ONLY_ANSWERS = re.compile(r"^(请问)?(你|您)(是不是|是否|难道)?只(会|能)(回答|答|解答|问|管|聊)")
 
 
+_LEADING_MARKS = re.compile(r"^[\W_]+")  # punctuation, spaces, emoji: "哈喽哈喽😊 有人吗"
+
+
 def chitchat_kind(text: str) -> str | None:
     """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
     once the chit-chat words and fillers are gone, (almost) nothing may be left."""
@@ -244,7 +253,7 @@ def chitchat_kind(text: str) -> str | None:
     while rest != before:  # "您好！打扰一下，请问有人在吗": one greeting after another
         before = rest
         for pattern in (_GREETING, _FIRST_TIME, _WANT_TO_ASK, _SMALL_TALK, _ABOUT_BOT, _THANKS, _GOODBYE):
-            rest = pattern.sub("", rest).lstrip(" ,，。.!！~～、")
+            rest = _LEADING_MARKS.sub("", pattern.sub("", rest))
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
     if _ABOUT_BOT.search(folded):

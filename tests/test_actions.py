@@ -583,6 +583,42 @@ async def test_a_detail_an_entry_gives_for_what_is_asked_is_answered_by_it():
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
 
 
+@pytest.mark.parametrize(
+    ("text", "clause"),
+    [
+        ("积分落户需要带哪些材料", "第11条"),
+        ("医保异地结算要带哪些材料去办", None),
+        ("从城站到萧山机场坐地铁要换乘几次", None),
+    ],
+)
+async def test_the_papers_to_bring_are_answered_only_where_an_entry_gives_them_for_that(text, clause):
+    messages, _ = await run(tracker(user(text, "ask_plan", 0.6)))
+    assert [m["custom"]["answer"] and m["custom"]["answer"]["clause"] for m in messages] == [clause]
+
+
+async def test_a_year_no_document_names_has_no_figure():
+    asked = user("2021年杭州GDP多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == "2022报告·创新驱动"
+    messages, _ = await run(tracker(asked, *bot(answered), user("那2023年呢", "follow_up", 0.7)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+    messages, _ = await run(tracker(asked, *bot(answered), user("那2025年呢", "follow_up", 0.7)))
+    assert messages[0]["custom"]["answer"]["clause"] == "主要目标"
+
+
+async def test_a_district_fact_must_say_what_was_asked_besides_the_district():
+    asked = user("人才专项租赁住房在建吗", "ask_rental")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(
+        tracker(
+            asked,
+            *bot(answered),
+            user("滨江有几个这种小区", "follow_up", 0.6, entities=[{"entity": "district", "value": "滨江区"}]),
+        )
+    )
+    assert all("白马湖" not in m["text"] for m in messages)  # the report's sentence on a park in 滨江
+
+
 async def test_a_detail_in_the_story_is_not_what_is_asked():
     messages, _ = await run(tracker(user("爸妈不会用智能手机，去医院挂号都难，政府管这个吗", "ask_plan", 0.9)))
     assert messages[0]["custom"]["answer"]["clause"] == "第7条"

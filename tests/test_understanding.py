@@ -29,6 +29,13 @@ def test_two_questions_joined_by_a_comma_are_split():
     assert len(split_questions("加装电梯政府补贴多少，蓝领公寓谁能住")) == 2
 
 
+def test_a_space_typed_for_a_comma_parts_two_questions():
+    # on a phone; "伐" is Hangzhou's "吗"; "另外我们外地来的" is the second question's story
+    questions = split_questions("孩子一岁了 以后托班名额会多起来伐 另外我们外地来的 落户积分看什么")
+    assert [q.text for q in questions] == ["孩子一岁了，以后托班名额会多起来伐", "我们外地来的，落户积分看什么"]
+    assert len(split_questions("What is 托位 target")) == 1  # no Chinese on both sides: no comma
+
+
 def test_a_story_becomes_the_context_of_its_question():
     (question,) = split_questions(
         "孩子刚满一岁，老人来不了，请保姆太贵了。像我们这样的家庭，有没有能送孩子白天去的地方？"
@@ -58,7 +65,16 @@ def test_emergencies(text):
     assert is_emergency(text)
 
 
-@pytest.mark.parametrize("text", ["加装电梯怎么申请", "电梯装好以后谁来维修", "消防通道要不要改", "电梯撞了头有赔偿吗"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "加装电梯怎么申请",
+        "电梯装好以后谁来维修",
+        "消防通道要不要改",
+        "电梯撞了头有赔偿吗",
+        "去年村里危房塌了压到人，政府有什么政策",
+    ],
+)
 def test_not_emergencies(text):
     assert not is_emergency(text)
 
@@ -98,7 +114,7 @@ def test_requests_for_other_peoples_data_or_to_drop_the_rules():
 @pytest.mark.parametrize(
     "text",
     ["电梯突然停了我们三个人关在里面", "孩子发高烧抽筋了", "有人拿着刀在小区里", "老人心脏不舒服喘不过气",
-     "有人掉河里了", "家里漏电了有火花", "我家孩子走丢了找不到"],
+     "有人掉河里了", "家里漏电了有火花", "我家孩子走丢了找不到", "工地的墙塌了 有人被压在下面"],
 )  # fmt: skip
 def test_more_emergencies_in_residents_words(text):
     assert is_emergency(simplified(text))
@@ -188,7 +204,7 @@ def test_how_to_do_a_named_thing_is_a_question_of_its_own(text):
     assert not asks_how_to_do_it(text)
 
 
-@pytest.mark.parametrize("text", ["您好，请问有人在吗", "請問在嗎"])
+@pytest.mark.parametrize("text", ["您好，请问有人在吗", "請問在嗎", "哈喽哈喽😊 有人吗", "侬好，有人伐"])
 def test_asking_whether_anyone_is_there_is_a_greeting(text):
     assert chitchat_kind(simplified(text)) == "greeting"
 
