@@ -45,6 +45,7 @@ from knowledge.understanding import (
     NOW_WORDS,
     QUESTION_WORDS,
     Question,
+    after_more,
     asks_about_now,
     asks_for_a_person,
     asks_for_more,
@@ -308,7 +309,8 @@ def more(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     rest = split_questions(turn.text)[1:]  # "还有呢？那个成长驿站是啥": a question of its own after it
     if rest and _asks_elsewhere(rest[0].text, turn.previous_ref, engine):
         return None
-    answer = engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=turn.text)
+    # searched without "还有呢": every entry with "还有" in a phrasing matched it ("还有呢 体育方面有啥")
+    answer = engine.more_on(previous_ref=turn.previous_ref, previous=turn.previous, text=after_more(turn.text))
     return [Reply("follow_up", answer=answer)] if answer.found else None
 
 

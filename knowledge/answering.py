@@ -700,6 +700,7 @@ class AnswerEngine:
     def answer_hit(self, hit: Hit, *, related_to: list[Hit] | None = None) -> Answer | None:
         """The cited answer a hit stands for (None if unpublished since), with related entries."""
         with self.make_session() as session:
+            self._current_index(session)  # the passages a hit may name (a fresh engine has none yet)
             answer = self._answer_for(session, hit)
             if answer is not None and related_to:
                 answer.related = self._related(session, related_to, exclude=hit.ref, topic=answer.topic)

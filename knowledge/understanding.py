@@ -324,14 +324,20 @@ def other_city(text: str) -> str | None:
 
 # "具体点", "还有呢", "详细说说": more of what was just answered.
 _MORE = re.compile(
-    r"^(请|那)?(再|能)?(具体点|具体些|具体一点|具体说说|具体讲讲|具体说下|详细点|详细些|详细一点|详细说说|详细讲讲|"
+    r"^(就这(些|几个|几样|几项|点)(吗|啊)?[?？，,\s]*)?"  # "就这几个？还有没"
+    r"(请|那)?(再|能)?(具体点|具体些|具体一点|具体说说|具体讲讲|具体说下|详细点|详细些|详细一点|详细说说|详细讲讲|"
     r"展开说说|展开讲讲|说详细点|讲详细点|说具体点|讲具体点|多说点|多讲点|还有呢|还有吗|还有啥|还有什么|还有别的吗|"
-    r"还有其他的吗|然后呢|接着说|继续说|再说说)"
+    r"还有其他的吗|还有没有(别的|其他|其它)的?|还有没有?(?=[吗呢啊?？，,。\s]|$)|然后呢|接着说|继续说|再说说)"
 )
 
 
 def asks_for_more(text: str) -> bool:
     return bool(_MORE.match(text.strip()))
+
+
+def after_more(text: str) -> str:
+    """What a request for more asks besides "more": "还有呢 体育方面有啥" -> "体育方面有啥"."""
+    return _MORE.sub("", text.strip()).strip(" ，,。.？?！!")
 
 
 def asks_how_to_do_it(text: str) -> bool:

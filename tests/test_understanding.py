@@ -4,6 +4,7 @@ import pytest
 
 from knowledge.text import simplified
 from knowledge.understanding import (
+    after_more,
     asks_about_now,
     asks_for_a_person,
     asks_for_more,
@@ -444,3 +445,16 @@ def test_more_questions_about_the_assistant(text):
 def test_waste_is_a_residents_word_and_an_insult_only_said_of_someone():
     assert not is_abuse_or_spam("小区垃圾分类以后，废物回收有没有补贴")
     assert is_abuse_or_spam("你真是个废物")
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [("还有呢 体育方面有啥", "体育方面有啥"), ("就这几个?还有没", ""), ("还有没有别的", ""), ("具体点", "")],
+)
+def test_asking_for_more_and_what_besides(text, asked):
+    assert asks_for_more(text) and after_more(text) == asked
+
+
+@pytest.mark.parametrize("text", ["还有没有补贴", "还有没有人管"])
+def test_asking_whether_there_is_a_thing_is_not_asking_for_more(text):
+    assert not asks_for_more(text)
