@@ -208,8 +208,11 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         and turn.confidence >= LONG_CHITCHAT_CONFIDENCE
         and not _names_a_plan_term(turn.text, engine)
     )
-    if kind is None and turn.intent in CHITCHAT_INTENTS and (short or longer) and not district_named(turn.text):
-        # (not "富阳在不在里面": a district is no chit-chat, whatever NLU thinks)
+    # Not "富阳在不在里面" (a district is no chit-chat, whatever NLU thinks), nor after an answer
+    # "那这几个区主要干嘛用的" (about the things it named)
+    about_the_answer = bool(turn.previous_ref and _POINTS_AT_THINGS.search(turn.text))
+    nlu_says = turn.intent in CHITCHAT_INTENTS and (short or longer)
+    if kind is None and nlu_says and not district_named(turn.text) and not about_the_answer:
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
             kind = None  # "你好，托位" asks about the plan after all
@@ -351,8 +354,6 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     if not turn.previous or question.context:
         return None
-    if _asks_only_for_an_unnamed_year(question.text, engine):
-        return Reply("not_covered", response="utter_not_covered")  # "那2023年呢": no document has that year
     if _held_by_previous_answer(question.text, turn):
         # "增长了多少" after the GDP sentence, which gives the growth too: that answer again
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
@@ -425,17 +426,6 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
     return None
 
 
-def _asks_only_for_an_unnamed_year(text: str, engine: AnswerEngine) -> bool:
-    """The question names a year and nothing else, and no sentence of the documents names that year
-    ("那2023年呢" after a 2021 figure: the report stops at 2022 and the plan's targets are for 2025)."""
-    years = {m.group()[:4] for m in _YEAR.finditer(text)}
-    return (
-        bool(years)
-        and not _subject_words(text)
-        and not any(engine.passage_mentioning(words=[year], prefix="") for year in years)
-    )
-
-
 def _quoted(text: str, turn: Turn, engine: AnswerEngine) -> Reply | None:
     """The clause sentence a phrase of the question repeats word for word (engine.quoted_passages),
     the one of the previous answer's clause first."""
@@ -482,6 +472,8 @@ def _asks_nothing_of_its_own(text: str, engine: AnswerEngine) -> bool:
     )
 
 
+# Things an answer named: "这几个区", "那些项目", "它们".
+_POINTS_AT_THINGS = re.compile(r"(这|那)(几个|几项|几条|些|两个|俩|三个)|它们")
 _POINTS_BACK = re.compile(r"刚才|刚说|刚刚|来着|你说的|上面说|前面说|上面提|前面提")
 
 
@@ -929,7 +921,7 @@ OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
     r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
-    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|"
+    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|开张|开业|"
     r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料"
 )
 
@@ -965,9 +957,25 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     return Reply("not_covered", response="utter_not_covered")
 
 
+# A question that opens with its year: "2019年杭州GDP是多少", "那2023年呢".
+_OPENS_WITH_YEAR = re.compile(r"^(那|那么|请问|在|到)?(20[1-3]\d)年")
+
+
+def unnamed_year(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """A figure for a year no sentence of the documents names is not covered: the report stops at 2022
+    and the plan's targets are for 2025 ("2023年每千人托位要达到多少"; "那2023年呢" after a 2021 figure)."""
+    opens = _OPENS_WITH_YEAR.match(question.text)
+    if opens is None or not (HOW_MANY.search(question.text) or not _subject_words(question.text)):
+        return None
+    if engine.passage_mentioning(words=[opens.group(2)], prefix=""):
+        return None
+    return Reply("not_covered", response="utter_not_covered")
+
+
 QUESTION_STEPS: list[QuestionStep] = [
     other_city_step,
     operational_detail,
+    unnamed_year,
     district_fact,  # before follow_up: "那钱塘区有装好的例子吗" has the report's 邻里社区 as its answer
     follow_up,
     topic_answer,

@@ -40,4 +40,14 @@ def simplified(text: str) -> str:
     "2022年底"). Residents on traditional input methods are answered like everyone else; replies
     stay simplified."""
     text = unicodedata.normalize("NFKC", traditional_to_simplified(text))
-    return _SHORT_YEAR.sub(r"20\1年", text)
+    return _SHORT_YEAR.sub(_full_year, text)
+
+
+# "交了社保15年，…", "在杭州工作过20年，…": a span told a few words after its verb.
+_SPAN_VERB_BEFORE = re.compile(r"(了|满|过|交|缴|住|干|待|呆|工作)[^，,。？?！!；;\s\d]{0,4}$")
+
+
+def _full_year(match: re.Match[str]) -> str:
+    if _SPAN_VERB_BEFORE.search(match.string, 0, match.start()):
+        return match.group()
+    return f"20{match.group(1)}年"

@@ -602,6 +602,8 @@ async def test_a_year_no_document_names_has_no_figure():
     assert answered[0]["custom"]["answer"]["clause"] == "2022报告·创新驱动"
     messages, _ = await run(tracker(asked, *bot(answered), user("那2023年呢", "follow_up", 0.7)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+    messages, _ = await run(tracker(user("2019年杭州GDP是多少", "ask_plan", 0.7)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
     messages, _ = await run(tracker(asked, *bot(answered), user("那2025年呢", "follow_up", 0.7)))
     assert messages[0]["custom"]["answer"]["clause"] == "主要目标"
 
@@ -617,6 +619,16 @@ async def test_a_district_fact_must_say_what_was_asked_besides_the_district():
         )
     )
     assert all("白马湖" not in m["text"] for m in messages)  # the report's sentence on a park in 滨江
+
+
+async def test_after_an_answer_the_things_it_named_are_not_the_assistant():
+    asked = user("一核包括哪几个区", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    follow = user("那这几个区主要干嘛用的", "ask_capabilities", 0.9)  # NLU takes "干嘛用的" for the assistant
+    messages, _ = await run(tracker(asked, *bot(answered), follow))
+    assert messages[0]["custom"]["step"] != "about_bot"
+    messages, _ = await run(tracker(follow))
+    assert messages[0]["custom"]["step"] == "about_bot"
 
 
 async def test_a_detail_in_the_story_is_not_what_is_asked():

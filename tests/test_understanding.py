@@ -458,3 +458,18 @@ def test_asking_for_more_and_what_besides(text, asked):
 @pytest.mark.parametrize("text", ["还有没有补贴", "还有没有人管"])
 def test_asking_whether_there_is_a_thing_is_not_asking_for_more(text):
     assert not asks_for_more(text)
+
+
+def test_thanks_in_hangzhou_words():
+    assert chitchat_kind("好的晓得了 谢谢侬") == "thanks"
+    assert chitchat_kind("晓得了 托位咋申请") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [("那23年呢", "那2023年呢"), ("2021年GDP多少，那22年呢", "2021年GDP多少,那2022年呢"),
+     ("交了社保15年，积分落户能加多少分", "交了社保15年,积分落户能加多少分"),
+     ("在杭州工作过20年，能落户吗", "在杭州工作过20年,能落户吗")],
+)  # fmt: skip
+def test_a_two_digit_year_is_a_year_but_not_a_span_told_after_its_verb(text, read):
+    assert simplified(text) == read
