@@ -72,10 +72,13 @@ def main() -> None:
             count = "".join("〇一二三四五六七八九"[int(d)] for d in str(n + 1))  # no figure its clause lacks
             new_answer = f"（基准测试第{count}次修改）{original}"
             body = {k: entry[k] for k in ("topic", "question", "alternatives", "source")}
-            entry = http.put(
+            saved = http.put(
                 f"{stack.web_url}/api/v1/faqs/{entry['id']}",
                 json={**body, "answer": new_answer, "version": entry["version"]},
-            ).json()
+            )
+            if saved.status_code != 200:  # a refused or failed save is the staff service's bug, not a figure
+                raise SystemExit(f"edit {n + 1}: the staff service answered {saved.status_code}: {saved.text[:300]}")
+            entry = saved.json()
             published_at = time.perf_counter()
             while True:
                 text, _ = ask(stack, f"bench-{uuid.uuid4().hex[:8]}")

@@ -159,6 +159,9 @@ class Hypothetical:
             yield self.engine, entry.id
         finally:
             self._session = None
+            # The engine keeps what it read (the clauses of its passages, entries) for the next call: out
+            # of the session first, as loaded, or the rollback expires them and the next call can't read them.
+            session.expunge_all()
             session.rollback()
             session.close()
 

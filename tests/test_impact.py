@@ -115,6 +115,21 @@ async def test_a_new_wording_of_the_answer_lists_every_question_the_entry_answer
     assert not any(c["takes_own_question"] for c in result["changed"])
 
 
+async def test_an_entry_saved_twice_in_a_row_is_saved_both_times(client: TestClient, url: str) -> None:
+    # The second save's impact check read clause sentences the first check's rollback had expired: 500
+    headers = await token(client)
+    for n, note in enumerate(["具体请咨询所在社区。", "也可以问所在街道。"]):
+        lift = entry(url, LIFT)
+        saved = await client.put(f"/api/v1/faqs/{lift.id}", json=body(lift, answer=lift.answer + note), headers=headers)
+        assert saved.status == 200, (n, await saved.text())
+    assert entry(url, LIFT).answer.endswith("具体请咨询所在社区。也可以问所在街道。")
+    # …and the check answers from clause sentences after the first: a year no sentence names
+    result = await (
+        await client.post(f"/api/v1/faqs/{lift.id}/impact", json=body(entry(url, LIFT)), headers=headers)
+    ).json()
+    assert "changed" in result
+
+
 async def test_saving_an_edit_that_takes_another_entrys_question_needs_an_audited_confirmation(
     client: TestClient, url: str
 ) -> None:
