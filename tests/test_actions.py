@@ -631,6 +631,14 @@ async def test_after_an_answer_the_things_it_named_are_not_the_assistant():
     assert messages[0]["custom"]["step"] == "about_bot"
 
 
+async def test_which_grew_faster_after_two_figures_with_their_growth_is_that_answer_again():
+    asked = user("2021年杭州城乡居民人均可支配收入各是多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert "10.3%" in answered[0]["text"]
+    messages, _ = await run(tracker(asked, *bot(answered), user("城里跟农村哪边涨得快", "follow_up", 0.6)))
+    assert "10.3%" in messages[0]["text"]  # "城里" is the answer's 城镇 (knowledge/synonyms.yml)
+
+
 async def test_a_detail_in_the_story_is_not_what_is_asked():
     messages, _ = await run(tracker(user("爸妈不会用智能手机，去医院挂号都难，政府管这个吗", "ask_plan", 0.9)))
     assert messages[0]["custom"]["answer"]["clause"] == "第7条"

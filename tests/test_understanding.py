@@ -473,3 +473,16 @@ def test_thanks_in_hangzhou_words():
 )  # fmt: skip
 def test_a_two_digit_year_is_a_year_but_not_a_span_told_after_its_verb(text, read):
     assert simplified(text) == read
+
+
+def test_a_long_illness_told_after_its_verb_is_a_question_about_help():
+    text = "我婆婆中风在床上躺了三年 请护工太贵 听说有种长期护理保险 杭州会搞吗"
+    assert not is_emergency(text)
+
+
+def test_asking_which_other_places_is_asking_for_more():
+    assert asks_for_more("还有哪些地方") and not asks_for_more("还有哪些补贴")
+
+
+def test_who_made_the_chat_is_about_the_assistant():
+    assert loose_chitchat_kind("这个聊天的是政府做的还是哪家公司做的") == "about_bot"
