@@ -44,7 +44,10 @@ def simplified(text: str) -> str:
 
 
 # "交了社保15年，…", "在杭州工作过20年，…": a span told a few words after its verb.
-_SPAN_VERB_BEFORE = re.compile(r"(了|满|过|交|缴|住|干|待|呆|工作)[^，,。？?！!；;\s\d]{0,4}$")
+# (Not 了解, 交通, 住房, 干部, 待遇: "想了解22年底…" asks about a year.)
+_SPAN_VERB_BEFORE = re.compile(
+    r"(了(?!解)|满|过|交(?!通)|缴|住(?!房)|干(?!部)|待(?!遇)|呆|工作)[^，,。？?！!；;\s\d]{0,4}$"
+)
 
 
 def _full_year(match: re.Match[str]) -> str:

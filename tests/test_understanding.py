@@ -469,7 +469,7 @@ def test_thanks_in_hangzhou_words():
     ("text", "read"),
     [("那23年呢", "那2023年呢"), ("2021年GDP多少，那22年呢", "2021年GDP多少,那2022年呢"),
      ("交了社保15年，积分落户能加多少分", "交了社保15年,积分落户能加多少分"),
-     ("在杭州工作过20年，能落户吗", "在杭州工作过20年,能落户吗")],
+     ("在杭州工作过20年，能落户吗", "在杭州工作过20年,能落户吗"), ("想了解22年底托位数", "想了解2022年底托位数")],
 )  # fmt: skip
 def test_a_two_digit_year_is_a_year_but_not_a_span_told_after_its_verb(text, read):
     assert simplified(text) == read
