@@ -990,8 +990,22 @@ def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     for step in QUESTION_STEPS:
         reply = step(question, turn, engine)
         if reply is not None:
-            return reply
+            return _with_the_figure(reply, question, engine)
     return Reply("not_covered", response="utter_not_covered")
+
+
+# Asks for a count or an amount ("一共住了多少人", "有几家"), not for progress or a date.
+_ASKS_A_NUMBER = re.compile(r"多少|几(个|家|所|套|万|千|百|名|项|人|岁|成|倍|件|次|座|条)|数量|人数")
+
+
+def _with_the_figure(reply: Reply, question: Question, engine: AnswerEngine) -> Reply:
+    """A question asking how many, answered by a clause sentence that gives no figure, gets the
+    sentence of that clause that gives one and says what was asked ("邻里中心小区一共住了多少人")."""
+    answer = reply.answer
+    if not reply.cited or answer is None or not answer.ref or not _ASKS_A_NUMBER.search(question.text):
+        return reply
+    figure = engine.figure_passage(answer.ref, words=_subject_words(question.text))
+    return replace(reply, answer=figure) if figure is not None else reply
 
 
 def decide(turn: Turn, engine: AnswerEngine) -> list[Reply]:

@@ -68,6 +68,8 @@ QUOTED = re.compile(r"“([^“”]{1,20})”")
 QUOTE_CHARS = 3
 QUOTED_PASSAGES = 2
 _NOT_QUOTABLE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff]")  # quotes, punctuation, spaces
+# A figure a sentence gives (a count, an amount, a share), not a year: "6300多名工人", "3.5个", "8.5%".
+_FIGURE = re.compile(r"\d+(\.\d+)?\s*(%|多|余|个|家|所|万|亿|名|人|元|件|项|套|条|座|公里|倍|位|岁|天)")
 
 
 def source_line(clause: Clause) -> str:
@@ -745,6 +747,24 @@ class AnswerEngine:
                 if answer is not None and (shown is None or not _says_the_same(answer.text, shown.text)):
                     return answer
         return None
+
+    def figure_passage(self, ref: str, *, words: list[str]) -> Answer | None:
+        """For a clause sentence ``ref`` that gives no figure, the sentence of the same clause that gives
+        one and says most of ``words`` (at least one): "邻里中心小区一共住了多少人" after the report's
+        lead sentence on that compound, its sentence on the 6300 workers. Not for an entry: one without a
+        figure says the plan gives none ("托位一个月收费多少")."""
+        with self.make_session() as session:
+            self._current_index(session)
+            if ref not in self._passages or _FIGURE.search(self._passages[ref][1]):
+                return None
+            clause = self._passages[ref][0].ref
+            said = {
+                other: sum(w in sentence for w in words)
+                for other, (c, sentence) in self._passages.items()
+                if c.ref == clause and other != ref and _FIGURE.search(sentence)
+            }
+            best = max(said, key=lambda other: said[other], default=None)
+            return self._answer_for(session, Hit(best, 1.0, 1.0)) if best and said[best] else None
 
     def passage_mentioning(self, *, words: list[str], prefix: str) -> Hit | None:
         """The first clause sentence under ``prefix`` (e.g. the 2022 report) containing every word."""

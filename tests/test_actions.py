@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -637,6 +638,17 @@ async def test_which_grew_faster_after_two_figures_with_their_growth_is_that_ans
     assert "10.3%" in answered[0]["text"]
     messages, _ = await run(tracker(asked, *bot(answered), user("城里跟农村哪边涨得快", "follow_up", 0.6)))
     assert "10.3%" in messages[0]["text"]  # "城里" is the answer's 城镇 (knowledge/synonyms.yml)
+
+
+async def test_asking_how_many_gets_the_sentence_of_the_clause_that_gives_the_figure():
+    # the report's lead sentence on the compound matched best, and it gives no figure
+    text = "钱塘区白杨街道邻里中心小区最近在装电梯，里面住的都是厂里工人，一共住了多少人啊"
+    district = [{"entity": "district", "value": "钱塘区"}]  # the district step finds the lead sentence
+    messages, _ = await run(tracker(user(text, "ask_elevator", 0.7, entities=district)))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·民生保障" and "6300多名" in messages[0]["text"]
+    # an entry that gives no figure says the plan gives none: it stays
+    messages, _ = await run(tracker(user("普惠托位一个月收费多少", "ask_childcare", 0.8)))
+    assert not re.search(r"\d+(元|块)", messages[0]["text"])
 
 
 async def test_a_detail_in_the_story_is_not_what_is_asked():
