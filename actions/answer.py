@@ -96,6 +96,23 @@ def previous_answer(tracker: Tracker) -> tuple[str, str]:
     return "", ""
 
 
+def earlier_refs(tracker: Tracker, turns: int = 2) -> tuple[str, ...]:
+    """The search documents of the cited answers to the resident's last ``turns`` messages before the
+    latest one, the latest first: "这两个数分别是哪年的" after "托位每千人几个" and "那2022年呢"."""
+    refs: list[str] = []
+    seen_user = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user += 1
+            if seen_user > turns:
+                break
+        elif event.get("event") == "bot" and seen_user:
+            ref = (((event.get("data") or {}).get("custom") or {}).get("answer") or {}).get("ref")
+            if ref and ref not in refs:
+                refs.append(ref)
+    return tuple(refs)
+
+
 def faq_button(faq_id: int, question: str) -> dict[str, str]:
     return {"title": question, "payload": f'/choose_faq{{"faq_id":"{faq_id}"}}'}
 
@@ -157,6 +174,7 @@ def turn_of(tracker: Tracker) -> Turn:
         previous=simplified(previous_words(tracker)),
         previous_answer=previous_answer(tracker)[0],
         previous_ref=previous_answer(tracker)[1],
+        earlier_refs=earlier_refs(tracker),
         district=next(tracker.get_latest_entity_values("district"), None),
         faq_id=next(tracker.get_latest_entity_values("faq_id"), None),
         sender=tracker.sender_id or "",

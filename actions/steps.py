@@ -41,7 +41,9 @@ from knowledge.text import terms, vocabulary
 from knowledge.topics import INTENT_TOPICS, TOPIC_TERMS
 from knowledge.understanding import (
     ASKS_WHEN,
+    ASKS_WHO_HOLDS_AN_OFFICE,
     HOW_MANY,
+    MAX_QUESTIONS,
     NOW_WORDS,
     QUESTION_WORDS,
     Question,
@@ -148,6 +150,7 @@ class Turn:
     previous: str = ""  # the resident's previous words, simplified
     previous_answer: str = ""  # the text of the last cited answer, and its search document
     previous_ref: str = ""
+    earlier_refs: tuple[str, ...] = ()  # the cited answers of the last two turns, the latest first
     district: str | None = None
     faq_id: str | None = None  # a clicked related-question button
     payload: str = ""  # the latest message, when it is a button's "/intent" payload (it has no words)
@@ -211,7 +214,7 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     # Not "富阳在不在里面" (a district is no chit-chat, whatever NLU thinks), nor after an answer
     # "那这几个区主要干嘛用的" (about the things it named)
     about_the_answer = bool(turn.previous_ref and _POINTS_AT_THINGS.search(turn.text))
-    nlu_says = turn.intent in CHITCHAT_INTENTS and (short or longer)
+    nlu_says = turn.intent in CHITCHAT_INTENTS and (short or longer) and not ASKS_WHO_HOLDS_AN_OFFICE.search(turn.text)
     if kind is None and nlu_says and not district_named(turn.text) and not about_the_answer:
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
@@ -317,6 +320,48 @@ def more(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     return [Reply("follow_up", answer=answer)] if answer.found else None
 
 
+# "这两个数分别是哪年的", "这俩数字哪个是城镇的": the figures just given or asked about.
+_THESE_FIGURES = re.compile(r"(这|那)(两|俩|几|些)个?(数|数字|数据|指标|比例|比率)|(数|数字|数据)分别|各是(哪|什么|啥)")
+# A figure a resident repeats: "8.8和10.3 哪个是城镇哪个是农村" (not a year, not a lone digit).
+_QUOTED_FIGURE = re.compile(r"(?<![\d.])(\d+\.\d+|\d{2,})(?![\d.])(?!年)")
+
+
+def figures_again(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """After an answer, a message about figures: that answer again when the resident repeats its figures
+    ("8.8和10.3 哪个是城镇哪个是农村"), or the sentence of each figure "这两个数" points at: those of the
+    resident's previous message ("托位3.5个和4.6个是什么意思"), else the last two answers ("托位每千人几个",
+    "那2022年呢"), each of which says its year."""
+    if not turn.previous_ref or len(turn.text) > SHORT_FOLLOW_UP * 2:
+        return None
+    quoted = _QUOTED_FIGURE.findall(turn.text)
+    if quoted and all(figure in turn.previous_answer for figure in quoted):  # not "能做到100%吗": a question
+        answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
+        return [Reply("follow_up", answer=answer)] if answer is not None else None
+    if not _THESE_FIGURES.search(turn.text):
+        return None
+    figures = _QUOTED_FIGURE.findall(turn.previous)
+    if len(figures) >= 2:
+        hits = [_passage_with([figure], turn, engine) for figure in figures[:MAX_QUESTIONS]]
+    elif len(turn.earlier_refs) >= 2:
+        hits = [Hit(ref, 1.0, 1.0) for ref in reversed(turn.earlier_refs[:2])]
+    else:
+        return None
+    answers = [engine.answer_hit(hit) for hit in hits if hit is not None]
+    replies = [Reply("follow_up", answer=a) for a in answers if a is not None]
+    return replies if len(replies) >= 2 else None
+
+
+def _passage_with(figures: list[str], turn: Turn, engine: AnswerEngine) -> Hit | None:
+    """The clause sentence giving every figure, the one of the previous answer's clause first."""
+    pattern = [rf"(?<![\d.]){re.escape(f)}(?![\d.])" for f in figures]
+    found = engine.passages_matching(pattern)
+    if not found:
+        return None
+    clauses = engine.clause_refs([turn.previous_ref, *found])
+    found.sort(key=lambda ref: clauses.get(ref) != clauses.get(turn.previous_ref))
+    return Hit(found[0], 1.0, 1.0)
+
+
 def _asks_elsewhere(text: str, previous_ref: str, engine: AnswerEngine) -> bool:
     """``text`` matches well on its own a document of another clause than ``previous_ref``'s."""
     hits = [h for h in engine.hits(text=text, limit=3) if h.coverage >= OWN_QUESTION_COVERAGE]
@@ -334,6 +379,7 @@ MESSAGE_STEPS: list[MessageStep] = [
     foreign_language,
     chitchat,
     more,
+    figures_again,
     questions,
 ]
 
@@ -352,6 +398,11 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 
 
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    if turn.previous_ref and (_one_side_said_before(question.text, turn) or _asks_who_of_the_answer(question, turn)):
+        # "是第8还是第9 我同事说第9" after "…居全国城市第8位": that answer again, story or not
+        answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
+        if answer is not None:
+            return Reply("follow_up", answer=answer)
     if not turn.previous or question.context:
         return None
     if _held_by_previous_answer(question.text, turn):
@@ -424,6 +475,35 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         if again is not None:
             return Reply("follow_up", answer=again)
     return None
+
+
+_EITHER_OR = re.compile(r"^(.+?)还是(.+)$")
+_SIDE_NOISE = re.compile(r"^(是|那|那么|到底|究竟)+|(呢|啊|吗|呀|的)+$")
+
+
+def _one_side_said_before(text: str, turn: Turn) -> bool:
+    """ "A还是B" where the previous answer says all of A's words, or B's: "是第8还是第9" after 第8位."""
+    found = _EITHER_OR.match(text)
+    if not found or not turn.previous_answer:
+        return False
+    said = _said_in(turn.previous_answer)
+    for side in (_SIDE_NOISE.sub("", part.strip(" ，,")) for part in found.groups()):
+        words = [w for w in asked_words(side) if len(w) > 1]
+        if len(side) >= 2 and (side in turn.previous_answer or (words and all(map(said, words)))):
+            return True
+    return False
+
+
+# "哪些人能拿到", "主要针对哪些人群": who it is for, when the answer just given names them
+_ASKS_WHO = re.compile(r"谁|哪些人|什么人|哪类人|哪种人|啥人|人群|对象")
+_NAMES_PEOPLE = re.compile(r"人员|群体|家庭|个人|居民|人群|职工|农民|学生|老人|儿童|婴幼儿|残疾人|军人|人才|对象")
+
+
+def _asks_who_of_the_answer(question: Question, turn: Turn) -> bool:
+    text = question.text
+    if question.context or len(text) > SHORT_FOLLOW_UP or not _ASKS_WHO.search(text):
+        return False
+    return not _names_a_plan_term(text) and bool(_NAMES_PEOPLE.search(turn.previous_answer))
 
 
 def _quoted(text: str, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -774,7 +854,7 @@ def _answer_from(
             return None
         chosen = nearest  # the words match too weakly: the phrasing nearest in meaning, if near enough
     answer = engine.answer_hit(chosen, related_to=hits)
-    if answer is None:
+    if answer is None or (chosen.coverage < ANSWER_COVERAGE and _counts_what_no_document_names(text, answer, engine)):
         return None
     if asks_about_now(text) and (answer.clause_ref or "").startswith(REPORT_PREFIX):
         answer.text += "\n" + NOW_NOTE
@@ -854,6 +934,18 @@ def _by_meaning(text: str, turn: Turn, engine: AnswerEngine) -> Hit | None:
     return Hit(matches[0].ref, score=matches[0].similarity, coverage=matches[0].similarity)
 
 
+def _counts_what_no_document_names(text: str, answer: Answer, engine: AnswerEngine) -> bool:
+    """A how-many question whose words no document uses, weakly matched, and the answer doesn't say them
+    either: its figure is of something else ("杭州常住人口有多少万" is not 大学生48.3万人). Not "21年大家买买买一共花了
+    多少钱": 大家 is a word of the documents, and 6744亿元 its answer."""
+    if not _ASKS_A_NUMBER.search(text):
+        return False
+    words = _subject_words(text)
+    if not words or any(engine.term_counts(words).frequency.values()):
+        return False
+    return not _says_any(words, answer.text)
+
+
 def _nlu_sure_out_of_scope_for_meaning(turn: Turn) -> bool:
     return turn.intent == "out_of_scope" and turn.confidence >= SEMANTIC_OUT_OF_SCOPE
 
@@ -864,7 +956,9 @@ def meaning_answer(question: Question, turn: Turn, engine: AnswerEngine) -> Repl
     text = f"{question.context}，{question.text}" if question.context else question.text
     hit = _by_meaning(text, turn, engine)
     answer = engine.answer_hit(hit) if hit is not None else None
-    return Reply("meaning_answer", answer=answer) if answer is not None else None
+    if answer is None or _counts_what_no_document_names(question.text, answer, engine):
+        return None
+    return Reply("meaning_answer", answer=answer)
 
 
 def final_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
@@ -922,7 +1016,8 @@ OPERATIONAL_DETAIL = re.compile(
     r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
     r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|开张|开业|"
-    r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料"
+    r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料|换几(趟|次|站|条)|(从|到)[^，,。？?]{1,12}(咋|怎么|怎样)走|"
+    r"在哪(里|儿)?办公|办公(地点|地址)|几点(上班|下班)|上下班时间|(电话|号码|热线)(是)?(多少|几号)|联系电话"
 )
 
 
@@ -957,23 +1052,42 @@ def operational_detail(question: Question, turn: Turn, engine: AnswerEngine) -> 
     return Reply("not_covered", response="utter_not_covered")
 
 
-# A question that opens with its year: "2019年杭州GDP是多少", "那2023年呢".
-_OPENS_WITH_YEAR = re.compile(r"^(那|那么|请问|在|到)?(20[1-3]\d)年")
+def office_holder(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
+    """Who holds an office ("西湖大学现在的校长是谁"): no document names one, though it names the place."""
+    if not ASKS_WHO_HOLDS_AN_OFFICE.search(question.text):
+        return None
+    return Reply("not_covered", response="utter_not_covered")
+
+
+# The year a question asks about: "2019年杭州GDP是多少", "那2023年呢", "杭州2023年托位有多少了";
+# not a year of the resident's own story ("我2019年来的杭州，…").
+_ASKED_YEAR = re.compile(r"(20[1-3]\d)年")
+_STORY_BEFORE_YEAR = re.compile(r"我|俺|咱|他|她|孩子|娃|老公|老婆|爸|妈|家里|从|自从|于")
+
+
+def _asked_year(text: str) -> str | None:
+    clause = re.split(r"[，,。;；!！?？]", text)
+    for part in clause:
+        found = _ASKED_YEAR.search(part)
+        if found and not _STORY_BEFORE_YEAR.search(part[: found.start()]):
+            return found.group(1)
+    return None
 
 
 def unnamed_year(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     """A figure for a year no sentence of the documents names is not covered: the report stops at 2022
     and the plan's targets are for 2025 ("2023年每千人托位要达到多少"; "那2023年呢" after a 2021 figure)."""
-    opens = _OPENS_WITH_YEAR.match(question.text)
-    if opens is None or not (HOW_MANY.search(question.text) or not _subject_words(question.text)):
+    year = _asked_year(question.text)
+    if year is None or not (HOW_MANY.search(question.text) or not _subject_words(question.text)):
         return None
-    if engine.passage_mentioning(words=[opens.group(2)], prefix=""):
+    if engine.passage_mentioning(words=[year], prefix=""):
         return None
     return Reply("not_covered", response="utter_not_covered")
 
 
 QUESTION_STEPS: list[QuestionStep] = [
     other_city_step,
+    office_holder,
     operational_detail,
     unnamed_year,
     district_fact,  # before follow_up: "那钱塘区有装好的例子吗" has the report's 邻里社区 as its answer

@@ -18,8 +18,8 @@
    event since the conversation began (rasa#6334): the payload, its JSON encoding here and its
    decoding there grow with every turn. ``apply()`` sends the events from the resident's
    ``ACTION_EVENT_MESSAGES``-th latest typed message on (``events_for_actions``), which is all
-   actions/answer.py reads of them (``resident_words``, ``previous_words``, the latest input
-   channel); slots, ``latest_message`` and the rest of the tracker state are sent whole as before.
+   actions/answer.py reads of them (``resident_words``, ``previous_words``, ``earlier_refs``, the
+   latest input channel); slots, ``latest_message`` and the rest of the tracker state are sent whole as before.
    An action that needs an older event must raise ``ACTION_EVENT_MESSAGES``.
 5. A full garbage collection of a Rasa process walks every object of the loaded model (about
    600,000; 0.4–0.5 s on this machine) and stops the worker meanwhile, every few dozen messages.
@@ -74,8 +74,9 @@ TARGET_RASA_VERSION = "3.6.21"
 if rasa.__version__ != TARGET_RASA_VERSION:  # every patch below replaces Rasa code of that version
     raise RuntimeError(f"bot/rasa_speedups.py targets Rasa {TARGET_RASA_VERSION}, found {rasa.__version__}")
 
-# The action server gets the events from the resident's 2nd-latest typed message on (patch 4).
-ACTION_EVENT_MESSAGES = 2
+# The action server gets the events from the resident's 3rd-latest typed message on (patch 4): the
+# answers to the two messages before the latest ("这两个数分别是哪年的" after two figures).
+ACTION_EVENT_MESSAGES = 3
 
 
 @lru_cache(maxsize=1)

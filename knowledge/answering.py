@@ -766,6 +766,13 @@ class AnswerEngine:
             best = max(said, key=lambda other: said[other], default=None)
             return self._answer_for(session, Hit(best, 1.0, 1.0)) if best and said[best] else None
 
+    def passages_matching(self, patterns: list[str]) -> list[str]:
+        """The clause sentences in which every regular expression of ``patterns`` finds something."""
+        with self.make_session() as session:
+            self._current_index(session)
+        compiled = [re.compile(p) for p in patterns]
+        return [ref for ref, (_, sentence) in self._passages.items() if all(c.search(sentence) for c in compiled)]
+
     def passage_mentioning(self, *, words: list[str], prefix: str) -> Hit | None:
         """The first clause sentence under ``prefix`` (e.g. the 2022 report) containing every word."""
         with self.make_session() as session:

@@ -18,6 +18,23 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.\s)")
 _CLAUSE_END = re.compile(r"(?<=[，,、])")
 # On a phone a space often stands for a comma: "托班名额会多起来伐 另外落户积分看什么".
 _SPACE_AS_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+# A numbered list of questions: "问两个事 1老小区装电梯目标是啥 2托位要到多少", "①…②…", "1.…2.…".
+# A number that counts something ("1岁2个月", "1号线") is no list marker.
+_LIST_MARKER = re.compile(
+    r"(?:^|(?<=[\s，,。；;：:！!？?]))(?:[(（]?([1-3１-３])[、.．)）:：]?|([①②③]))\s*"
+    r"(?=[\u4e00-\u9fff])(?![岁个月年号天次楼层栋幢人万千百元块套间家所条号周日点分])"
+)
+
+
+def _numbered_as_sentences(text: str) -> str:
+    """Each item of a numbered list of questions as its own sentence, when the list counts 1, 2, …."""
+    found = [m.group(1) or "①②③".index(m.group(2)) + 1 for m in _LIST_MARKER.finditer(text)]
+    numbers = [int(str(n).translate(str.maketrans("１２３", "123"))) for n in found]
+    if numbers[:2] != [1, 2] or numbers != sorted(numbers):
+        return text
+    return _LIST_MARKER.sub("。", text)
+
+
 # Words that start a new question inside one sentence: "…多少，还有蓝领公寓谁能住".
 _NEW_QUESTION = re.compile(
     r"^(还有|另外|以及|再问一下|再问|顺便问一下|顺便问|顺便|还想问|还想知道|第二|第三|二是|三是|其次)"
@@ -76,7 +93,7 @@ _GOODBYE = re.compile(
 _ABOUT_BOT = re.compile(
     r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
-    r"能答什么|(可以|能)问(点|些)?(什么|啥)|能查什么|能查啥|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
+    r"能答什么|(可以|能)(帮我|帮你|帮)?(问|查|答|办)(点|些)?(什么|啥)|(你|侬|您)是(个)?(啥|什么)(东西|玩意儿?)?|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
     r"(哪个部门|哪家公司|政府)(弄|做|开发|搞)(出来)?的|(是)?活人|你(主要)?(管|负责|回答)(哪些|哪方面|什么)|(啥|什么)都能问|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
     r"(你|你的)(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新)|"
@@ -95,7 +112,8 @@ _SMALL_TALK = re.compile(r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回�
 _FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
 _FILLER = re.compile(
-    r"[\s，,。.!！?？~～、…]+|请问|一下|我是|我|你|您|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|啦|哟|呐|嘛|非常|太|真"
+    r"[\s，,。.!！?？~～、…]+|请问|一下|我是|我|你|您|侬|这个|那个|啊|呀|哦|哈|嗯|的|了|吧|呢|吗|伐|啦|哟|呐|嘛|非常|太|真|"
+    r"说说看|说来听听|介绍介绍|介绍下"
 )
 
 _CITY_NAMES = (
@@ -106,6 +124,14 @@ _CITY_NAMES = (
 OTHER_CITIES = tuple(_CITY_NAMES.split())
 # Words that make a message about Hangzhou's co-operation with another city, not that city's policy.
 _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶|都市圈|长三角|一卡通|互认|通办|协作|联动")
+
+# Who holds an office or runs a place: the documents name no office-holder ("西湖大学校长是谁",
+# "杭州现任市长叫啥名字"); not "你叫什么名字", which asks the assistant.
+ASKS_WHO_HOLDS_AN_OFFICE = re.compile(
+    r"(市长|(?<!总)书记|校长|院长|局长|区长|县长|省长|镇长|主任|董事长|总经理|创始人)"
+    r"(是|叫|姓)?(谁|哪位|啥名|什么名|叫(啥|什么)|姓(啥|什么))|"
+    r"谁是[^，,。？?]{0,12}(市长|书记|校长|院长|局长|区长|县长|省长|主任|负责人|董事长|老板)"
+)
 
 # A follow-up refers to the previous answer.
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|这个|这|它|还有|另外|如果是|要是|换成|其中|具体|分别)")
@@ -169,7 +195,7 @@ def _clean(part: str) -> str:
 def split_questions(text: str) -> list[Question]:
     """The questions of a message, in order, at most ``MAX_QUESTIONS``; each with the sentences
     that tell its story as context. A message without any question word is one question."""
-    raw = [p for p in _SENTENCE_END.split(_SPACE_AS_COMMA.sub("，", text)) if _clean(p)]
+    raw = [p for p in _SENTENCE_END.split(_SPACE_AS_COMMA.sub("，", _numbered_as_sentences(text))) if _clean(p)]
     parts: list[str] = []
     marked: set[int] = set()  # parts the resident ended with a question mark: "…放在一起保护？" asks
     for piece in raw:
@@ -276,7 +302,7 @@ _OPENS_WITH = {
 _WILL_ASK_THERE = re.compile(r"(去|再去|到|找)[^，,。？?]{0,10}(问问|问一下|问下|咨询一下|咨询)")
 _ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
 _TO_THE_BOT = re.compile(
-    r"你|您|助手|机器人|客服|后台|这个(程序|系统|软件|工具|小程序|平台|公众号|号|服务|回答|答复)|"
+    r"你|您|侬|助手|机器人|客服|后台|这个(程序|系统|软件|工具|小程序|平台|公众号|号|服务|回答|答复)|"
     r"这些(内容|信息|数据|回答|答案|说法|资料)|ai|跟我聊天|这个聊天|聊天的|屏幕对面|对面是|回(复|答)我的",
     re.IGNORECASE,
 )
@@ -293,7 +319,11 @@ def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
     folded = text.lower().strip()
     to_the_bot = _TO_THE_BOT.search(folded)
     this_service = not after_answer and _THIS_SERVICE.search(folded)
-    if (_ABOUT_BOT.search(folded) and to_the_bot) or (_TRUST.search(folded) and (to_the_bot or this_service)):
+    # "这个是哪个部门弄的": said first, "这个" is the service; after a story it is the story's thing
+    opens_on_service = not after_answer and _THIS_SERVICE.match(folded)
+    if (_ABOUT_BOT.search(folded) and (to_the_bot or opens_on_service)) or (
+        _TRUST.search(folded) and (to_the_bot or this_service)
+    ):
         return "about_bot"  # not "一体化先行区是干啥的": it must be said to the assistant
     last = re.split(r"[，,。.!！~～\s]+", folded.strip(" ，,。.!！~～"))[-1]
     if _GOODBYE.fullmatch(last) and not QUESTION_WORDS.search(folded):

@@ -609,6 +609,31 @@ async def test_a_year_no_document_names_has_no_figure():
     assert messages[0]["custom"]["answer"]["clause"] == "主要目标"
 
 
+async def test_a_year_no_document_names_has_no_figure_wherever_the_question_names_it():
+    messages, _ = await run(tracker(user("杭州2023年托位每千人有多少了", "ask_childcare", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+    # a year of the resident's own story is no year asked about
+    messages, _ = await run(tracker(user("我2019年来的杭州，托位到2025年每千人有多少", "ask_childcare", 0.9)))
+    assert messages[0]["custom"]["answer"]["clause"] == "主要目标"
+
+
+async def test_who_holds_an_office_is_not_covered_though_the_place_is_in_the_plan():
+    for text, intent in (("西湖大学现在的校长是谁", "ask_plan"), ("杭州现任市长叫啥名字", "bot_challenge")):
+        messages, _ = await run(tracker(user(text, intent, 0.9)))
+        assert [m["custom"]["step"] for m in messages] == ["not_covered"], text
+    messages, _ = await run(tracker(user("你叫什么名字", "bot_challenge", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["about_bot"]
+
+
+async def test_a_count_of_something_no_document_names_gets_no_figure_of_something_else():
+    messages, _ = await run(tracker(user("杭州常住人口现在有多少万", "ask_plan", 0.7)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+    # the vocabulary's words, matched well, though no document uses them as one word (落户积分)
+    for text, intent in (("托班现在有多少个", "ask_childcare"), ("杭户积分要多少分", "ask_hukou")):
+        messages, _ = await run(tracker(user(text, intent, 0.9)))
+        assert messages[0]["custom"]["answer"], text
+
+
 async def test_a_district_fact_must_say_what_was_asked_besides_the_district():
     asked = user("人才专项租赁住房在建吗", "ask_rental")
     answered, _ = await run(tracker(asked))
@@ -833,3 +858,51 @@ async def test_a_district_is_no_greeting_whatever_nlu_thinks():
     entities = [{"entity": "district", "value": "富阳区"}]
     messages, _ = await run(tracker(user("富阳在不在里面", "greet", 0.9, entities=entities)))
     assert messages[0]["custom"]["step"] != "greeting"
+
+
+def clauses(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["custom"]["answer"]["clause"] for m in messages if m["custom"].get("answer")]
+
+
+async def test_these_two_figures_are_those_of_the_last_two_answers_each_with_its_year():
+    first, second = user("托位到2025每千人几个", "ask_childcare"), user("那2022年呢", "follow_up", 0.7)
+    one, _ = await run(tracker(first))
+    two, _ = await run(tracker(first, *bot(one), second))
+    assert "3.5个" in two[0]["text"]
+    messages, _ = await run(tracker(first, *bot(one), second, *bot(two), user("这两个数分别是哪年的", "follow_up", 0.7)))
+    assert clauses(messages) == ["主要目标", "2022报告·民生保障"]
+    assert "4.6个" in messages[0]["text"] and "3.5个" in messages[1]["text"]
+
+
+async def test_these_two_figures_are_those_the_resident_asked_about():
+    asked = user("杭州托位3.5个和4.6个是什么意思", "ask_childcare")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("这两个数分别是哪年的", "follow_up", 0.7)))
+    assert clauses(messages) == ["2022报告·民生保障", "主要目标"]
+
+
+async def test_figures_repeated_from_the_answer_get_their_sentence_but_a_new_figure_is_a_question():
+    asked = user("2021年杭州城乡居民人均可支配收入增长了多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert "10.3%" in answered[0]["text"]
+    messages, _ = await run(tracker(asked, *bot(answered), user("8.8和10.3 哪个是城镇哪个是农村", "ask_plan", 0.6)))
+    assert "城镇居民" in messages[0]["text"] and "10.3%" in messages[0]["text"]
+    fiveg = user("杭州5G覆盖有啥目标", "ask_plan")
+    answered, _ = await run(tracker(fiveg))
+    messages, _ = await run(tracker(fiveg, *bot(answered), user("村里呢？能做到100%覆盖吗", "follow_up", 0.6)))
+    assert "行政村" in messages[0]["text"]
+
+
+async def test_one_side_of_an_either_or_said_by_the_answer_gets_that_answer_again():
+    asked = user("2021年杭州经济总量全国排第几", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert "第8位" in answered[0]["text"]
+    messages, _ = await run(tracker(asked, *bot(answered), user("是第8还是第9 我同事说第9", "ask_plan", 0.5)))
+    assert messages[0]["custom"]["answer"]["ref"] == answered[0]["custom"]["answer"]["ref"]
+
+
+async def test_who_it_is_for_after_an_answer_naming_people_is_that_answer():
+    asked = user("乡镇街道的临时救助备用金是干嘛的", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("哪些人能拿到", "ask_plan", 0.5)))
+    assert clauses(messages) == ["第14条"]

@@ -37,6 +37,20 @@ def test_a_space_typed_for_a_comma_parts_two_questions():
     assert len(split_questions("What is 托位 target")) == 1  # no Chinese on both sides: no comma
 
 
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        ("问两个事 1老小区装电梯目标是啥 2托位到2025年要到多少", ["老小区装电梯目标是啥", "托位到2025年要到多少"]),
+        ("①托位多少？②蓝领公寓谁能住", ["托位多少", "蓝领公寓谁能住"]),
+        ("1.电梯补贴多少 2.积分落户看啥 3.公租房咋申请", ["电梯补贴多少", "积分落户看啥", "公租房咋申请"]),
+        ("孩子1岁2个月，托位怎么申请", ["孩子1岁2个月，托位怎么申请"]),  # numbers that count are no list
+        ("地铁1号线 2号线哪条到西站", ["地铁1号线 2号线哪条到西站"]),
+    ],
+)
+def test_a_numbered_list_of_questions_is_split_at_its_numbers(text, parts):
+    assert [q.text for q in split_questions(text)] == parts
+
+
 def test_a_story_becomes_the_context_of_its_question():
     (question,) = split_questions(
         "孩子刚满一岁，老人来不了，请保姆太贵了。像我们这样的家庭，有没有能送孩子白天去的地方？"
@@ -129,7 +143,8 @@ def test_a_question_about_fire_safety_policy_is_not_an_emergency():
     ("text", "kind"),
     [("哈喽，有人在线吗", "greeting"), ("谢谢，很有帮助", "thanks"), ("就问这些，再见", "goodbye"),
      ("你是真人还是机器", "about_bot"), ("你都能回答哪些问题", "about_bot"), ("智能机器人", None),
-     ("机器人产业有什么规划", None), ("早教机构有补贴吗", None)],
+     ("机器人产业有什么规划", None), ("早教机构有补贴吗", None), ("你能帮我查啥 说说看", "about_bot"),
+     ("侬是啥东西 人工智能伐", "about_bot"), ("人工智能产业是啥", None), ("杭州现任市长叫啥名字", None)],
 )  # fmt: skip
 def test_chitchat_with_fillers_and_plan_words_that_look_like_chitchat(text, kind):
     assert chitchat_kind(simplified(text)) == kind
@@ -168,7 +183,8 @@ def test_chit_chat_with_words_of_its_own(text, kind):
 @pytest.mark.parametrize(
     ("text", "kind"),
     [("感激不尽，我转给我妈看看", "thanks"), ("这个机器人是谁开发的，回答准不准", "about_bot"),
-     ("好的，我先去忙了", "goodbye"), ("你好，公积金怎么提取", None), ("谢谢，那托位呢", None)],
+     ("好的，我先去忙了", "goodbye"), ("你好，公积金怎么提取", None), ("谢谢，那托位呢", None),
+     ("这个是哪个部门弄的 都能回答哪些问题", "about_bot")],
 )  # fmt: skip
 def test_loose_chit_chat_asks_nothing(text, kind):
     """The caller (actions/steps.py) also requires that no plan term and no figure is named."""
