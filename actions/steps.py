@@ -247,7 +247,10 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
     earlier: tuple[str, Reply] | None = None  # the last question of this message that named its subject
     for question in asked:
         asked_turn = turn
-        if earlier is not None and (not _names_something(question.text) or is_follow_up(question.text)):
+        # "地铁四期哪年通车 会不会经过临平我们那": a district and words that name nothing of their own
+        place = district_named(question.text) if earlier is not None else None
+        only_a_place = place is not None and _names_only_common_words(without_district(question.text, place), engine)
+        if earlier is not None and (not _names_something(question.text) or is_follow_up(question.text) or only_a_place):
             # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it;
             # "西湖跟西溪要一起保护？具体是个啥工程": so does "具体是个啥工程"
             text, reply = earlier
@@ -258,14 +261,18 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
                 previous_answer=answer.text if answer and answer.ref else "",
                 previous_ref=(answer.ref or "") if answer else "",
             )
-        named = district_named(question.text) if len(asked) > 1 and turn.district else None
+        named = district_named(question.text) if len(asked) > 1 and (turn.district or only_a_place) else None
         if named and named.rstrip("区市县") not in (turn.district or ""):
             asked_turn = replace(asked_turn, district=named)  # "那淳安呢？萧山呢": each its own district
         reply = answer_question(question, asked_turn, engine)
-        if _names_something(question.text) and not is_follow_up(question.text):
+        # (a question that reads like a follow-up names its subject when nothing came before: "地铁四期哪年通车")
+        if _names_something(question.text) and not (is_follow_up(question.text) and turn.previous) and not only_a_place:
             earlier = (question.text, reply)
         key = (reply.step, reply.answer.faq_id, reply.answer.text) if reply.answer else (reply.step, reply.response)
-        if key not in seen:
+        again = [r for r in replies if reply.answer and r.answer and r.answer.ref and r.answer.ref == reply.answer.ref]
+        if again and named:  # "加装电梯有补贴吗 余杭有没有": the same answer once, with the district's note
+            replies[replies.index(again[0])] = reply
+        elif key not in seen:
             seen.add(key)
             replies.append(reply)
     elsewhere = [r for r in replies if r.step == "other_city"]

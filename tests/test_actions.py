@@ -906,3 +906,10 @@ async def test_who_it_is_for_after_an_answer_naming_people_is_that_answer():
     answered, _ = await run(tracker(asked))
     messages, _ = await run(tracker(asked, *bot(answered), user("哪些人能拿到", "ask_plan", 0.5)))
     assert clauses(messages) == ["第14条"]
+
+
+async def test_a_second_question_naming_only_a_district_is_about_the_first():
+    messages, _ = await run(tracker(user("地铁四期哪年能通车 会不会经过临平我们那", "ask_plan", 0.6)))
+    assert clauses(messages) == ["第7条"]  # not 第1条, the sentence that names 临平 among the nine towns
+    messages, _ = await run(tracker(user("加装电梯有补贴吗 余杭有没有", "ask_elevator", 0.9)))
+    assert clauses(messages) == ["第9条"] and "余杭区" in messages[0]["text"]  # once, with the district's note

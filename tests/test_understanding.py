@@ -51,6 +51,11 @@ def test_a_numbered_list_of_questions_is_split_at_its_numbers(text, parts):
     assert [q.text for q in split_questions(text)] == parts
 
 
+def test_asking_whether_it_is_true_is_a_question():
+    asked = split_questions("听说杭州要多造蓝领公寓 真的假的 还有啥别的租房路子伐")
+    assert [q.text for q in asked] == ["听说杭州要多造蓝领公寓，真的假的", "啥别的租房路子伐"]
+
+
 def test_a_story_becomes_the_context_of_its_question():
     (question,) = split_questions(
         "孩子刚满一岁，老人来不了，请保姆太贵了。像我们这样的家庭，有没有能送孩子白天去的地方？"
