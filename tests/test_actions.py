@@ -869,7 +869,9 @@ async def test_these_two_figures_are_those_of_the_last_two_answers_each_with_its
     one, _ = await run(tracker(first))
     two, _ = await run(tracker(first, *bot(one), second))
     assert "3.5个" in two[0]["text"]
-    messages, _ = await run(tracker(first, *bot(one), second, *bot(two), user("这两个数分别是哪年的", "follow_up", 0.7)))
+    messages, _ = await run(
+        tracker(first, *bot(one), second, *bot(two), user("这两个数分别是哪年的", "follow_up", 0.7))
+    )
     assert clauses(messages) == ["主要目标", "2022报告·民生保障"]
     assert "4.6个" in messages[0]["text"] and "3.5个" in messages[1]["text"]
 
