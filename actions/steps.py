@@ -1111,7 +1111,28 @@ def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     for step in QUESTION_STEPS:
         reply = step(question, turn, engine)
         if reply is not None:
-            return _with_the_figure(reply, question, engine)
+            return _of_the_year_asked(_with_the_figure(reply, question, engine), question)
+    return Reply("not_covered", response="utter_not_covered")
+
+
+# The report's name says its year; it is not the year of its figures ("2022年的进展报道提到：地区生产总值…"
+# gives 2021's).
+_REPORT_NAMED = re.compile(r"2022年(的)?进展报道")
+
+
+def _of_the_year_asked(reply: Reply, question: Question) -> Reply:
+    """A figure asked for one year ("2022年全年杭州GDP最后是多少", "2021年人均预期寿命是多少岁") is not
+    answered by a figure of another: the answer must be of that year, else the documents don't give it."""
+    answer = reply.answer
+    year = _asked_year(question.text)
+    if not reply.cited or answer is None or year is None or not _ASKS_A_NUMBER.search(question.text):
+        return reply
+    # Unsaid, the plan's figures are its targets for 2025 and the report's are 2021's ("累计城镇新增就业
+    # 125万人"; "数字经济核心产业营业收入4905亿元")
+    unsaid = "2021" if (answer.clause_ref or "").startswith(REPORT_PREFIX) else "2025"
+    if year == unsaid or year in _REPORT_NAMED.sub("", answer.text):
+        return reply
+    log.debug("%s: %s gives no figure of %s", reply.step, answer.ref, year)
     return Reply("not_covered", response="utter_not_covered")
 
 

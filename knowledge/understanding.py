@@ -35,6 +35,10 @@ def _numbered_as_sentences(text: str) -> str:
     return _LIST_MARKER.sub("。", text)
 
 
+# A clause that ends as a question does: "…会多起来伐", "…有吗".
+_ENDS_A_QUESTION = re.compile(r"(伐|吗|呢|么|嘛|[?？])$")
+
+
 # Words that start a new question inside one sentence: "…多少，还有蓝领公寓谁能住".
 _NEW_QUESTION = re.compile(
     r"^(还有|另外|以及|再问一下|再问|顺便问一下|顺便问|顺便|还想问|还想知道|第二|第三|二是|三是|其次)"
@@ -93,7 +97,7 @@ _GOODBYE = re.compile(
 _ABOUT_BOT = re.compile(
     r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
-    r"能答什么|(可以|能)(帮我|帮你|帮)?(问|查|答|办)(点|些)?(什么|啥)|(你|侬|您)是(个)?(啥|什么)(东西|玩意儿?)?|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
+    r"能答什么|(可以|能)(帮我|帮你|帮)?(问|查|答|办)(点|些)?(什么|啥)|(都|能)?(知道|晓得)(些|点)?(哪些|什么|啥)|(你|侬|您)是(个)?(啥|什么)(东西|玩意儿?)?|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
     r"(哪个部门|哪家公司|政府)(弄|做|开发|搞)(出来)?的|(是)?活人|你(主要)?(管|负责|回答)(哪些|哪方面|什么)|(啥|什么)都能问|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
     r"(你|你的)(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新)|"
@@ -207,7 +211,10 @@ def split_questions(text: str) -> list[Question]:
             starts_new = bool(_NEW_QUESTION.match(clause))
             asks, current_asks = bool(QUESTION_WORDS.search(clause)), bool(QUESTION_WORDS.search(current))
             # A new question, or after one the next one's story ("…会多起来伐，另外我们外地来的，…看什么").
-            if current and ((starts_new and (asks or current_asks)) or (asks and current_asks)):
+            # …or, after a clause ended by a question particle, the story told after it ("…会多起来伐，
+            # 我家附近连个游泳馆都没有": the context of that question, not part of it)
+            ended = bool(_ENDS_A_QUESTION.search(current))
+            if current and ((starts_new and (asks or current_asks)) or (asks and current_asks) or ended):
                 parts.append(current)
                 current = _NEW_QUESTION.sub("", clause).lstrip("，, ") or clause
             else:
@@ -239,9 +246,11 @@ _NOW = re.compile(r"了|快|救命|现在|正在|马上|赶紧|急|！|!")
 # a question about help with it, unless something happens right now.
 _LONG_AGO = re.compile(
     r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|了[一二两三四五六七八九十几多半\d]+(年|个月)|"  # "躺了三年"
-    r"好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年"
+    r"好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年|"
+    # what it left behind: "出车祸了 家里一下子没了收入 低保又够不上"
+    r"没了收入|没有收入|没收入|没了经济来源|生活困难|医药费|住院费|欠了"
 )
-_ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证")
+_ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶")
 _RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")
 
 

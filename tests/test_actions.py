@@ -915,3 +915,16 @@ async def test_a_second_question_naming_only_a_district_is_about_the_first():
     assert clauses(messages) == ["第7条"]  # not 第1条, the sentence that names 临平 among the nine towns
     messages, _ = await run(tracker(user("加装电梯有补贴吗 余杭有没有", "ask_elevator", 0.9)))
     assert clauses(messages) == ["第9条"] and "余杭区" in messages[0]["text"]  # once, with the district's note
+
+
+async def test_a_figure_asked_for_one_year_is_not_answered_by_a_figure_of_another():
+    for text in ("2022年全年杭州GDP最后是多少", "2021年杭州人均预期寿命是多少岁"):
+        messages, _ = await run(tracker(user(text, "ask_plan", 0.8)))
+        assert [m["custom"]["step"] for m in messages] == ["not_covered"], text
+    # the plan's figures are its 2025 targets, the report's 2021's, said or not
+    for text, clause in (
+        ("2021年杭州GDP多少", "2022报告·创新驱动"),
+        ("到2025年杭州城镇新增就业的目标一共是多少人", "第12条"),
+    ):
+        messages, _ = await run(tracker(user(text, "ask_plan", 0.8)))
+        assert clauses(messages) == [clause], text

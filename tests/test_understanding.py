@@ -51,6 +51,18 @@ def test_a_numbered_list_of_questions_is_split_at_its_numbers(text, parts):
     assert [q.text for q in split_questions(text)] == parts
 
 
+def test_the_story_told_after_a_question_is_its_context():
+    (asked,) = split_questions("杭州的公共体育场馆以后会多起来伐 我家附近连个游泳馆都没有")
+    assert (asked.text, asked.context) == ("杭州的公共体育场馆以后会多起来伐", "我家附近连个游泳馆都没有")
+    (asked,) = split_questions("有没有补贴，给老人装电梯的那种")  # no question particle: one question
+    assert asked.text == "有没有补贴，给老人装电梯的那种"
+
+
+def test_an_accident_told_as_the_story_of_a_question_about_assistance_is_no_emergency():
+    assert not is_emergency("邻居家男人出车祸了 家里一下子没了收入 低保又够不上 这种情况有临时救助伐")
+    assert is_emergency("楼下出车祸了 有人流血")
+
+
 def test_asking_whether_it_is_true_is_a_question():
     asked = split_questions("听说杭州要多造蓝领公寓 真的假的 还有啥别的租房路子伐")
     assert [q.text for q in asked] == ["听说杭州要多造蓝领公寓，真的假的", "啥别的租房路子伐"]
@@ -149,7 +161,8 @@ def test_a_question_about_fire_safety_policy_is_not_an_emergency():
     [("哈喽，有人在线吗", "greeting"), ("谢谢，很有帮助", "thanks"), ("就问这些，再见", "goodbye"),
      ("你是真人还是机器", "about_bot"), ("你都能回答哪些问题", "about_bot"), ("智能机器人", None),
      ("机器人产业有什么规划", None), ("早教机构有补贴吗", None), ("你能帮我查啥 说说看", "about_bot"),
-     ("侬是啥东西 人工智能伐", "about_bot"), ("人工智能产业是啥", None), ("杭州现任市长叫啥名字", None)],
+     ("侬是啥东西 人工智能伐", "about_bot"), ("你都晓得哪些政策的", "about_bot"),
+     ("人工智能产业是啥", None), ("杭州现任市长叫啥名字", None)],
 )  # fmt: skip
 def test_chitchat_with_fillers_and_plan_words_that_look_like_chitchat(text, kind):
     assert chitchat_kind(simplified(text)) == kind
