@@ -470,7 +470,8 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             topic=topic,
             district=turn.district,
             previous_ref=turn.previous_ref,
-            names_nothing=asks_how_to_do_it(question.text),
+            names_nothing=asks_how_to_do_it(question.text)
+            or bool(_ASKS_HOW.search(question.text) and _names_only_words_of_many(question.text, engine)),
         )
         if answer.found and (topic is None or topic == named or _says_any(asked_words(question.text), answer.text)):
             return Reply("follow_up", answer=answer)
@@ -536,8 +537,8 @@ def _within_the_topic(question: Question, turn: Turn, engine: AnswerEngine) -> R
     if _asks_for_the_target(own, turn, engine):
         return None
     asked = [w for w in asked_words(own) if len(w) > 1]
-    if not asked:
-        return None
+    if not asked or (_ASKS_HOW.search(own) and _names_only_words_of_many(own, engine)):
+        return None  # "具体怎么推进啊": how the thing asked before is done (not "具体有哪些大工程": which)
     best = engine.hits(text=own, limit=3)  # (the same search the own-question check below makes)
     clauses = engine.clause_refs([turn.previous_ref, *(h.ref for h in best[:1])])
     if best and clauses.get(best[0].ref) == clauses.get(turn.previous_ref):
@@ -594,6 +595,18 @@ def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     counts = engine.term_counts(words)
     common = COMMON_TERM_SHARE * max(counts.documents, 1)
     return not any(0 < counts.frequency[w] < common for w in words)
+
+
+_ASKS_HOW = re.compile(r"怎么|怎样|咋|如何")
+
+
+def _names_only_words_of_many(text: str, engine: AnswerEngine) -> bool:
+    """Every word the question names is common to many documents: "具体怎么推进啊" (推进: 113 of 474)
+    asks about what was asked before, not about 城市有机更新's "扎实推进"."""
+    words = _subject_words(text)
+    counts = engine.term_counts(words)
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    return bool(words) and all(counts.frequency[w] >= common for w in words)
 
 
 def _names_only_unknown_words(text: str, turn: Turn, engine: AnswerEngine) -> bool:

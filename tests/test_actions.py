@@ -928,3 +928,10 @@ async def test_a_figure_asked_for_one_year_is_not_answered_by_a_figure_of_anothe
     ):
         messages, _ = await run(tracker(user(text, "ask_plan", 0.8)))
         assert clauses(messages) == [clause], text
+
+
+async def test_how_it_is_done_in_words_of_many_documents_is_about_what_was_asked_before():
+    asked = user("老旧小区加装电梯杭州是啥态度", "ask_elevator")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("具体怎么推进啊", "follow_up", 0.7)))
+    assert "加装电梯" in messages[0]["text"]  # not 城市有机更新's "扎实推进"
