@@ -110,6 +110,10 @@ RARE_TERM_DOCUMENTS = 3
 MAPPED_TERM_DOCUMENTS = 8
 # A district fact from the 2022 report must match the question nearly as well as the best match.
 DISTRICT_SHARE = 0.6
+# A question naming a year: among this many best matches, one of that year within this share of the
+# best is preferred (not 托育's 2022 sentence for "医联体医共体2022年要做到什么程度").
+YEAR_CANDIDATES = 5
+YEAR_SHARE = 0.8
 # "现在/今年": a 2022 report sentence within this share of the best match is preferred.
 NOW_PREFERENCE = 0.5
 # "现在有多少了" after a question: a 2022 report sentence within this share of the best match of
@@ -291,8 +295,9 @@ def _names_something(text: str) -> bool:
 
 
 def _asks_back(text: str) -> bool:
-    """ "现在有多少了", "这是哪年的": asks about the time or the latest figure of what was asked before."""
-    return asks_about_now(text) or bool(ASKS_WHEN.search(text))
+    """ "现在有多少了", "这是哪年的", "2025年又是多少": asks about the time or the latest figure of what
+    was asked before."""
+    return asks_about_now(text) or bool(ASKS_WHEN.search(text)) or _asked_year(text) is not None
 
 
 def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
@@ -803,6 +808,11 @@ def _choose(hits: list[Hit], text: str, turn: Turn, engine: AnswerEngine) -> Hit
         report = _from_report(hits, engine)
         if report and report[0].coverage >= NOW_PREFERENCE * best.coverage:
             return report[0]
+    year = _asked_year(text)
+    if year is not None and not _is_of_year(engine.answer_hit(best), year):
+        # "托位会不会多一点，到2025年有没有个": the 2025 target before the report's 2022 figure
+        near = [h for h in hits[1:YEAR_CANDIDATES] if h.coverage >= YEAR_SHARE * best.coverage]
+        return next((h for h in near if _is_of_year(engine.answer_hit(h), year)), best)
     return best
 
 
@@ -1133,6 +1143,15 @@ def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 _REPORT_NAMED = re.compile(r"2022年(的)?进展报道")
 
 
+def _is_of_year(answer: Answer | None, year: str) -> bool:
+    """The answer says the year, or is of it unsaid: the plan's figures are its targets for 2025 and the
+    report's are 2021's ("累计城镇新增就业125万人"; "数字经济核心产业营业收入4905亿元")."""
+    if answer is None:
+        return False
+    unsaid = "2021" if (answer.clause_ref or "").startswith(REPORT_PREFIX) else "2025"
+    return year == unsaid or year in _REPORT_NAMED.sub("", answer.text)
+
+
 def _of_the_year_asked(reply: Reply, question: Question) -> Reply:
     """A figure asked for one year ("2022年全年杭州GDP最后是多少", "2021年人均预期寿命是多少岁") is not
     answered by a figure of another: the answer must be of that year, else the documents don't give it."""
@@ -1140,10 +1159,7 @@ def _of_the_year_asked(reply: Reply, question: Question) -> Reply:
     year = _asked_year(question.text)
     if not reply.cited or answer is None or year is None or not _ASKS_A_NUMBER.search(question.text):
         return reply
-    # Unsaid, the plan's figures are its targets for 2025 and the report's are 2021's ("累计城镇新增就业
-    # 125万人"; "数字经济核心产业营业收入4905亿元")
-    unsaid = "2021" if (answer.clause_ref or "").startswith(REPORT_PREFIX) else "2025"
-    if year == unsaid or year in _REPORT_NAMED.sub("", answer.text):
+    if _is_of_year(answer, year):
         return reply
     log.debug("%s: %s gives no figure of %s", reply.step, answer.ref, year)
     return Reply("not_covered", response="utter_not_covered")

@@ -15,7 +15,7 @@ from functools import lru_cache
 # "22年底", "25年的目标", "21年城镇居民": a year of the plan's time written with two digits. Not a span
 # of years ("交了22年社保", "住了25年的房子"): not after 了/满/过/…, and only before what follows a year.
 _SHORT_YEAR = re.compile(
-    r"(?<![\d.了满过交住干做近有足第])(1[5-9]|2[0-6])年(?=底|末|初|的|前|后|要|目标|呢|是|时|那|上半年|下半年|全年|城|农|杭州|全市|以来|[，,。？?！!]|$)"
+    r"(?<![\d.了满过交住干做近有足第])(1[5-9]|2[0-6])年(?=底|末|初|的|前|后|要|目标|呢|是|时|那|又|达到|多少|上半年|下半年|全年|城|农|杭州|全市|以来|[，,。？?！!]|$)"
 )
 
 

@@ -935,3 +935,9 @@ async def test_how_it_is_done_in_words_of_many_documents_is_about_what_was_asked
     answered, _ = await run(tracker(asked))
     messages, _ = await run(tracker(asked, *bot(answered), user("具体怎么推进啊", "follow_up", 0.7)))
     assert "加装电梯" in messages[0]["text"]  # not 城市有机更新's "扎实推进"
+
+
+async def test_a_year_asked_prefers_the_answer_of_that_year():
+    messages, _ = await run(tracker(user("托位数这块 22年底定的目标是多少？25年又是多少？", "ask_childcare", 0.9)))
+    assert clauses(messages) == ["2022报告·民生保障", "主要目标"]
+    assert "3.5个" in messages[0]["text"] and "4.6个" in messages[1]["text"]
