@@ -268,7 +268,12 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         named = district_named(question.text) if len(asked) > 1 and (turn.district or only_a_place) else None
         if named and named.rstrip("区市县") not in (turn.district or ""):
             asked_turn = replace(asked_turn, district=named)  # "那淳安呢？萧山呢": each its own district
-        reply = answer_question(question, asked_turn, engine)
+        declined_before = earlier is not None and not earlier[1].cited
+        if declined_before and _names_only_common_words(question.text, engine):
+            # "2022年全年GDP是多少 有没有破两万亿": what the declined question asked, declined with it
+            reply = Reply("not_covered", response="utter_not_covered")
+        else:
+            reply = answer_question(question, asked_turn, engine)
         # (a question that reads like a follow-up names its subject when nothing came before: "地铁四期哪年通车")
         if _names_something(question.text) and not (is_follow_up(question.text) and turn.previous) and not only_a_place:
             earlier = (question.text, reply)

@@ -941,3 +941,8 @@ async def test_a_year_asked_prefers_the_answer_of_that_year():
     messages, _ = await run(tracker(user("托位数这块 22年底定的目标是多少？25年又是多少？", "ask_childcare", 0.9)))
     assert clauses(messages) == ["2022报告·民生保障", "主要目标"]
     assert "3.5个" in messages[0]["text"] and "4.6个" in messages[1]["text"]
+
+
+async def test_what_a_declined_question_asked_is_declined_with_it():
+    messages, _ = await run(tracker(user("2022年全年杭州GDP最后是多少 有没有破两万亿", "ask_plan", 0.8)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]  # not 第6条 for "两万亿"
