@@ -338,7 +338,10 @@ def more(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 
 
 # "这两个数分别是哪年的", "这俩数字哪个是城镇的": the figures just given or asked about.
-_THESE_FIGURES = re.compile(r"(这|那)(两|俩|几|些)个?(数|数字|数据|指标|比例|比率)|(数|数字|数据)分别|各是(哪|什么|啥)")
+_THESE_FIGURES = re.compile(
+    r"(这|那)?(两|俩|几|些)个?(数|数字|数据|指标|比例|比率)|(数|数字|数据)?分别(是|指)?(哪|什么|啥)|各是(哪|什么|啥)"
+)
+_NUMBERS = re.compile(r"数|数字|数据|指标|比例|比率")
 # A figure a resident repeats: "8.8和10.3 哪个是城镇哪个是农村" (not a year, not a lone digit).
 _QUOTED_FIGURE = re.compile(r"(?<![\d.])(\d+\.\d+|\d{2,})(?![\d.])(?!年)")
 
@@ -348,7 +351,7 @@ def figures_again(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     ("8.8和10.3 哪个是城镇哪个是农村"), or the sentence of each figure "这两个数" points at: those of the
     resident's previous message ("托位3.5个和4.6个是什么意思"), else the last two answers ("托位每千人几个",
     "那2022年呢"), each of which says its year."""
-    if not turn.previous_ref or len(turn.text) > SHORT_FOLLOW_UP * 2:
+    if not turn.previous_ref or len(turn.text) > SHORT_FOLLOW_UP * 3:
         return None
     quoted = _QUOTED_FIGURE.findall(turn.text)
     if quoted and all(figure in turn.previous_answer for figure in quoted):  # not "能做到100%吗": a question
@@ -356,10 +359,11 @@ def figures_again(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         return [Reply("follow_up", answer=answer)] if answer is not None else None
     if not _THESE_FIGURES.search(turn.text):
         return None
-    figures = _QUOTED_FIGURE.findall(turn.previous)
+    # "我网上看到3.5和4.6两个数 这两个分别是哪年的": its own figures, else those asked before
+    figures = quoted if len(quoted) >= 2 else _QUOTED_FIGURE.findall(turn.previous)
     if len(figures) >= 2:
         hits = [_passage_with([figure], turn, engine) for figure in figures[:MAX_QUESTIONS]]
-    elif len(turn.earlier_refs) >= 2:
+    elif len(turn.earlier_refs) >= 2 and _NUMBERS.search(turn.text):  # not "那两个工程分别是啥"
         hits = [Hit(ref, 1.0, 1.0) for ref in reversed(turn.earlier_refs[:2])]
     else:
         return None
@@ -593,7 +597,7 @@ _ASKING = re.compile(rf"{ASKS_WHEN.pattern}|{QUESTION_WORDS.pattern}|{NOW_WORDS.
 
 
 # "这是哪年定的", "增速分别是多少": pointing words, at the previous answer
-_POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次|块|边)?|各是|各自|分别")
+_POINTING = re.compile(r"(这|那)(是|个|些|里|儿|样|次|块|边)?|各是|各自|分别|时候|当时")  # "2021年的时候"
 # A word found in this share of the search documents or more ("目标", "提出") names nothing of its own.
 COMMON_TERM_SHARE = 0.05
 
@@ -1096,7 +1100,7 @@ def office_holder(question: Question, turn: Turn, engine: AnswerEngine) -> Reply
 
 # The year a question asks about: "2019年杭州GDP是多少", "那2023年呢", "杭州2023年托位有多少了";
 # not a year of the resident's own story ("我2019年来的杭州，…").
-_ASKED_YEAR = re.compile(r"(20[1-3]\d)年")
+_ASKED_YEAR = re.compile(r"(20[1-3]\d)(年|全年)")
 _STORY_BEFORE_YEAR = re.compile(r"我|俺|咱|他|她|孩子|娃|老公|老婆|爸|妈|家里|从|自从|于")
 
 

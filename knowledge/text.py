@@ -61,9 +61,24 @@ def _ordered(pairs: Iterable[tuple[str, str]]) -> Pairs:
 SEED_FILE = KNOWLEDGE_DIR / "synonyms.yml"
 
 
+class _OneLinePerTerm(yaml.SafeLoader):
+    """A term written twice would keep only its last line's words, silently: an error instead."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"规范词“{key}”写了两行，后一行会盖掉前一行：请合并成一行", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_seed_file(path: Path = SEED_FILE) -> list[tuple[str, str]]:
     """(variant, canonical) pairs of a seed file (``canonical: [variants]``), in file order, as written."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_OneLinePerTerm) or {}
     if not isinstance(data, dict) or not all(isinstance(variants, list) for variants in data.values()):
         raise ValueError("每一行应为“规范词: [常用说法, …]”")
     return [(str(variant), str(canonical)) for canonical, variants in data.items() for variant in variants]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.\s)")
 _CLAUSE_END = re.compile(r"(?<=[，,、])")
 # On a phone a space often stands for a comma: "托班名额会多起来伐 另外落户积分看什么".
-_SPACE_AS_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_SPACE_AS_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff]|20\d\d年)")  # "托位数 2022年要到多少"
 # A numbered list of questions: "问两个事 1老小区装电梯目标是啥 2托位要到多少", "①…②…", "1.…2.…".
 # A number that counts something ("1岁2个月", "1号线") is no list marker.
 _LIST_MARKER = re.compile(
@@ -133,7 +133,7 @@ _CO_OPERATION = re.compile(r"杭州|合作|一体化|同城|对口|结对|帮扶
 # "杭州现任市长叫啥名字"); not "你叫什么名字", which asks the assistant.
 ASKS_WHO_HOLDS_AN_OFFICE = re.compile(
     r"(市长|(?<!总)书记|校长|院长|局长|区长|县长|省长|镇长|主任|董事长|总经理|创始人)"
-    r"(是|叫|姓)?(谁|哪位|啥名|什么名|叫(啥|什么)|姓(啥|什么))|"
+    r"(是|叫|姓)?(谁|哪位|哪个|啥名|什么名|叫(啥|什么)|姓(啥|什么))|"
     r"谁是[^，,。？?]{0,12}(市长|书记|校长|院长|局长|区长|县长|省长|主任|负责人|董事长|老板)"
 )
 
@@ -248,7 +248,9 @@ _LONG_AGO = re.compile(
     r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|了[一二两三四五六七八九十几多半\d]+(年|个月)|"  # "躺了三年"
     r"好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年|"
     # what it left behind: "出车祸了 家里一下子没了收入 低保又够不上"
-    r"没了收入|没有收入|没收入|没了经济来源|生活困难|医药费|住院费|欠了"
+    r"没了收入|没有收入|没收入|没了经济来源|生活困难|医药费|住院费|欠了|"
+    # a care situation: "我爸中风后一直要人照顾 请护工太贵了"
+    r"(中风|骨折|车祸|心梗|摔倒|摔伤)(后|以后|之后)|要人照顾|需要人照顾|要人陪护|请护工|护工|卧床|瘫痪"
 )
 _ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶")
 _RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")

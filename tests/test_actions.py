@@ -618,7 +618,11 @@ async def test_a_year_no_document_names_has_no_figure_wherever_the_question_name
 
 
 async def test_who_holds_an_office_is_not_covered_though_the_place_is_in_the_plan():
-    for text, intent in (("西湖大学现在的校长是谁", "ask_plan"), ("杭州现任市长叫啥名字", "bot_challenge")):
+    for text, intent in (
+        ("西湖大学现在的校长是谁", "ask_plan"),
+        ("杭州现任市长叫啥名字", "bot_challenge"),
+        ("现在杭州市长是哪个", "ask_plan"),
+    ):
         messages, _ = await run(tracker(user(text, intent, 0.9)))
         assert [m["custom"]["step"] for m in messages] == ["not_covered"], text
     messages, _ = await run(tracker(user("你叫什么名字", "bot_challenge", 0.9)))
@@ -918,7 +922,11 @@ async def test_a_second_question_naming_only_a_district_is_about_the_first():
 
 
 async def test_a_figure_asked_for_one_year_is_not_answered_by_a_figure_of_another():
-    for text in ("2022年全年杭州GDP最后是多少", "2021年杭州人均预期寿命是多少岁"):
+    for text in (
+        "2022年全年杭州GDP最后是多少",
+        "2021年杭州人均预期寿命是多少岁",
+        "2022全年杭州GDP最后是多少 增长了几个点",
+    ):
         messages, _ = await run(tracker(user(text, "ask_plan", 0.8)))
         assert [m["custom"]["step"] for m in messages] == ["not_covered"], text
     # the plan's figures are its 2025 targets, the report's 2021's, said or not
@@ -946,3 +954,21 @@ async def test_a_year_asked_prefers_the_answer_of_that_year():
 async def test_what_a_declined_question_asked_is_declined_with_it():
     messages, _ = await run(tracker(user("2022年全年杭州GDP最后是多少 有没有破两万亿", "ask_plan", 0.8)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]  # not 第6条 for "两万亿"
+
+
+async def test_two_figures_of_the_residents_own_are_each_given_with_its_year():
+    asked = user("杭州每千人托位目标到底是多少", "ask_childcare")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(
+        tracker(asked, *bot(answered), user("我网上看到3.5和4.6两个数 这两个分别是哪年的", "follow_up", 0.6))
+    )
+    assert clauses(messages) == ["2022报告·民生保障", "主要目标"]
+
+
+async def test_a_year_written_before_a_space_and_a_year_then_the_latest_figure():
+    messages, _ = await run(tracker(user("婴幼儿托位数 2022年要到多少 2025年又要到多少啊", "ask_childcare", 0.9)))
+    assert clauses(messages) == ["2022报告·民生保障", "主要目标"]
+    asked = user("2025年杭州发明专利拥有量要到多少", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    messages, _ = await run(tracker(asked, *bot(answered), user("2021年的时候已经有多少了", "follow_up", 0.6)))
+    assert "9.5万件" in messages[0]["text"]

@@ -60,6 +60,8 @@ def test_the_story_told_after_a_question_is_its_context():
 
 def test_an_accident_told_as_the_story_of_a_question_about_assistance_is_no_emergency():
     assert not is_emergency("邻居家男人出车祸了 家里一下子没了收入 低保又够不上 这种情况有临时救助伐")
+    assert not is_emergency("我爸中风后一直要人照顾 请护工太贵了 杭州有没有打算搞长期护理保险")
+    assert is_emergency("我爸中风了 快叫救护车")
     assert is_emergency("楼下出车祸了 有人流血")
 
 

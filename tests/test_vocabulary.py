@@ -336,6 +336,7 @@ def test_the_build_keeps_staff_edits_and_follows_the_file_elsewhere(fresh_kb_url
         ("托育: [托育]\n", "相同"),
         ("托育: [托]\n", "至少2个字"),
         ("托育: 托儿所\n", "无法读取"),
+        ("成长驿站: [育儿驿站]\n托育: [托儿所]\n成长驿站: [成长译站]\n", "写了两行"),
     ],
 )
 def test_a_broken_seed_file_fails_the_build_before_anything_is_written(tmp_path: Path, content: str, problem: str):
