@@ -34,12 +34,17 @@ def traditional_to_simplified(text: str) -> str:
     return _traditional_to_simplified().convert(text)
 
 
+# "那21年有多少了": after 那 opening a follow-up, a year from 2020 to 2026 whatever follows it.
+_SHORT_YEAR_AFTER_THAT = re.compile(r"^(那|那么)(2[0-6])年(?!\d)")
+
+
 def simplified(text: str) -> str:
     """Traditional characters as simplified ("託育" -> "托育", "戶口" -> "户口"), full-width
     letters, digits and punctuation as ASCII (NFKC), a two-digit year in full ("22年底" ->
     "2022年底"). Residents on traditional input methods are answered like everyone else; replies
     stay simplified."""
     text = unicodedata.normalize("NFKC", traditional_to_simplified(text))
+    text = _SHORT_YEAR_AFTER_THAT.sub(lambda m: f"{m.group(1)}20{m.group(2)}年", text)
     return _SHORT_YEAR.sub(_full_year, text)
 
 

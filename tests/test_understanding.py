@@ -522,3 +522,9 @@ def test_asking_which_other_places_is_asking_for_more():
 
 def test_who_made_the_chat_is_about_the_assistant():
     assert loose_chitchat_kind("这个聊天的是政府做的还是哪家公司做的") == "about_bot"
+
+
+def test_more_chit_chat_of_the_way_to_work_and_the_night():
+    assert chitchat_kind("早上好☀️ 上班路上随便问问") == "greeting"
+    assert (chitchat_kind("行 今天就问到这 晚安") or loose_chitchat_kind("行 今天就问到这 晚安")) == "goodbye"
+    assert simplified("那21年有多少了") == "那2021年有多少了"
