@@ -165,6 +165,7 @@ def turn_of(tracker: Tracker) -> Turn:
     intent = message.get("intent") or {}
     latest = (message.get("text") or "").strip()
     payload = latest if latest.startswith("/") else ""  # a button: no words of the resident's own
+    answer_text, answer_ref = previous_answer(tracker)
     return Turn(
         text="" if payload else simplified(resident_words(tracker)),
         payload=payload,
@@ -172,8 +173,8 @@ def turn_of(tracker: Tracker) -> Turn:
         confidence=intent.get("confidence") or 0.0,
         topic_in_context=tracker.get_slot("topic"),
         previous=simplified(previous_words(tracker)),
-        previous_answer=previous_answer(tracker)[0],
-        previous_ref=previous_answer(tracker)[1],
+        previous_answer=answer_text,
+        previous_ref=answer_ref,
         earlier_refs=earlier_refs(tracker),
         district=next(tracker.get_latest_entity_values("district"), None),
         faq_id=next(tracker.get_latest_entity_values("faq_id"), None),

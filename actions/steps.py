@@ -1119,7 +1119,7 @@ def unnamed_year(question: Question, turn: Turn, engine: AnswerEngine) -> Reply 
     year = _asked_year(question.text)
     if year is None or not (HOW_MANY.search(question.text) or not _subject_words(question.text)):
         return None
-    if engine.passage_mentioning(words=[year], prefix=""):
+    if engine.passages_matching([re.escape(year)]):
         return None
     return Reply("not_covered", response="utter_not_covered")
 

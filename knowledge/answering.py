@@ -773,15 +773,6 @@ class AnswerEngine:
         compiled = [re.compile(p) for p in patterns]
         return [ref for ref, (_, sentence) in self._passages.items() if all(c.search(sentence) for c in compiled)]
 
-    def passage_mentioning(self, *, words: list[str], prefix: str) -> Hit | None:
-        """The first clause sentence under ``prefix`` (e.g. the 2022 report) containing every word."""
-        with self.make_session() as session:
-            self._current_index(session)
-        for ref, (clause, sentence) in self._passages.items():
-            if clause.ref.startswith(prefix) and all(w in sentence for w in words):
-                return Hit(ref, 1.0, 1.0)
-        return None
-
     def overview(self, *, topic: str, text: str = "") -> Answer | None:
         """A stand-in answer for a resident who clearly asks about ``topic`` (a long story,
         dialect) but whose exact question no entry matches, framed as "the plan has nothing
