@@ -5,9 +5,12 @@ searches of any length. Real SQLite and real PostgreSQL wherever the database ma
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import re
 import ssl
+import threading
 from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 import yaml
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from knowledge import staff
 from knowledge.build import build
@@ -279,3 +282,86 @@ async def test_a_1000_word_search_answers_normally_in_the_api_and_the_admin_list
     html = await page.text()
     assert page.status == 200
     assert all(f'href="/admin/faqs/{item["id"]}"' in html for item in one["items"][:20])
+
+
+# -- a database that does not answer: 503 and a Chinese message, not a 500 ----------------------
+
+
+class Cable:
+    """A TCP relay to the real PostgreSQL that can be cut, as a database restart or a network fault
+    cuts it. It runs its own event loop in a thread: the service's handlers talk to the database
+    synchronously and would wait for a relay in their own loop forever."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.writers: list[asyncio.StreamWriter] = []
+
+    def start(self) -> int:
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._relay, "127.0.0.1", 0), self.loop
+        ).result()
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers += [writer, up_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        async def cut() -> None:
+            self.server.close()
+            for writer in self.writers:
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(cut(), self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+async def test_a_database_that_does_not_answer_gets_503_with_a_chinese_message_on_api_and_admin(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart of the database or a connect timeout is the service's trouble: the person is told
+    to retry (503, Retry-After), in Chinese, on the API and on the admin pages alike."""
+    monkeypatch.setenv("ADMIN_USERNAME", ADMIN[0])
+    monkeypatch.setenv("ADMIN_PASSWORD", ADMIN[1])
+    real = make_url(pg_url)
+    cable = Cable(real.host or "127.0.0.1", real.port or 5432)
+    url = real.set(host="127.0.0.1", port=cable.start()).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(build, url=url)
+        async with TestClient(TestServer(init_app(url))) as client:
+            headers = await api_headers(client)
+            cookies = await admin_login(client)
+            cookie = "; ".join(f"{name}={jar[name].value}" for name, jar in cookies.items())
+            assert (await client.get("/api/v1/faqs", headers=headers)).status == 200
+            assert (await client.get("/admin", headers={"Cookie": cookie})).status == 200
+
+            cable.cut()
+            reply = await client.get("/api/v1/faqs", headers=headers)
+            assert reply.status == 503
+            assert reply.headers["Retry-After"].isdigit()
+            body = await reply.json()
+            assert body["error"] == "database_unavailable"
+            assert "数据库" in body["message"] and "没有被修改" in body["message"]
+
+            page = await client.get("/admin", headers={"Cookie": cookie})
+            assert page.status == 503
+            assert "数据库暂时连接不上" in await page.text()
+    finally:
+        get_engine(url).dispose()
+        cable.stop()

@@ -37,7 +37,7 @@ from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
 from web import keys, params
 from web.api import came_over_tls, client_address
 from web.auth import CSRF_FIELD, SESSION_COOKIE, db, session_user
-from web.errors import HTTP_MESSAGES, http_status
+from web.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, HTTP_MESSAGES, RETRY_AFTER_SECONDS, http_status
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
 from web.params import digits
 from web.staff_request import staff_request
@@ -889,6 +889,16 @@ async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse
             raise
         message = HTTP_MESSAGES.get(exc.status, ("error", "请求无法处理。"))[1]
         return error_page(request, exc.status, message)
+    except DATABASE_DOWN as exc:
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(getattr(exc, "orig", None) or exc).__name__,
+        )
+        response = error_page(request, 503, DATABASE_DOWN_MESSAGE)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_page(request, 500, "服务器内部错误，请稍后再试。您的数据没有被修改。")

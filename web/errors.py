@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy import exc as db_errors
 
 from knowledge.errors import Closed, Conflict, Forbidden, Invalid, NotFound, StaffError, Unauthorized
 
@@ -36,6 +37,14 @@ ERROR_STATUS: tuple[tuple[type[StaffError], int], ...] = (
     (Forbidden, 403),
     (Invalid, 422),
 )
+
+
+# A database that does not answer in time (connect timeout, a restart, SQLite busy, pool exhausted)
+# is the service's trouble, not the person's: 503 with a Chinese message, and nothing was written,
+# since the transaction did not commit.
+DATABASE_DOWN = (db_errors.OperationalError, db_errors.TimeoutError)
+DATABASE_DOWN_MESSAGE = "数据库暂时连接不上，请稍后再试。您的数据没有被修改。"
+RETRY_AFTER_SECONDS = "5"
 
 
 def http_status(error: StaffError) -> int:
@@ -76,6 +85,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "提交的内容太大（超过大小限制）。"
         return json_error(exc.status, code, message)
+    except DATABASE_DOWN as exc:
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(getattr(exc, "orig", None) or exc).__name__,
+        )
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        if wants_json:
+            response = json_error(503, "database_unavailable", DATABASE_DOWN_MESSAGE)
+            response.headers.update(headers)
+            return response
+        return web.Response(status=503, text=DATABASE_DOWN_MESSAGE, content_type="text/plain", headers=headers)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         if wants_json:
