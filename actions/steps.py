@@ -1157,8 +1157,16 @@ def _is_of_year(answer: Answer | None, year: str) -> bool:
     report's are 2021's ("累计城镇新增就业125万人"; "数字经济核心产业营业收入4905亿元")."""
     if answer is None:
         return False
+    text = _YEAR_RANGE.sub("", _REPORT_NAMED.sub("", answer.text))
+    if year in text:
+        return True
+    # "2021年新增了多少托位" is not answered by "2022年计划新建竣工中小学、幼儿园70所": a year said is its year
     unsaid = "2021" if (answer.clause_ref or "").startswith(REPORT_PREFIX) else "2025"
-    return year == unsaid or year in _REPORT_NAMED.sub("", answer.text)
+    return year == unsaid and not _SAID_YEAR.search(text)
+
+
+_YEAR_RANGE = re.compile(r"20\d\d\s*[—–\-－~～至到]+\s*20\d\d年?")
+_SAID_YEAR = re.compile(r"20[1-3]\d年")
 
 
 def _of_the_year_asked(reply: Reply, question: Question) -> Reply:
