@@ -284,9 +284,12 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         elif key not in seen:
             seen.add(key)
             replies.append(reply)
-    elsewhere = [r for r in replies if r.step == "other_city"]
-    if elsewhere:  # "广州蓝领公寓多吗，租金多少": the questions after it are about that city too
-        return elsewhere[:1]
+    elsewhere = [i for i, r in enumerate(replies) if r.step == "other_city"]
+    if elsewhere:
+        # "广州蓝领公寓多吗，租金多少": the questions after it are about that city too; those before
+        # it keep their answers ("杭州托位有多少？上海呢")
+        first = elsewhere[0]
+        return [r for r in replies[:first] if r.cited] + [replies[first]]
     cited = [r for r in replies if r.cited]
     if cited:  # a question the plan doesn't cover beside answered ones: say so once, after them
         declined = [r for r in replies if not r.cited]
@@ -408,7 +411,8 @@ MESSAGE_STEPS: list[MessageStep] = [
 # -- question steps ----------------------------------------------------------------------------
 def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     city = other_city(question.text)
-    if city is None or "杭州" in turn.text:
+    # "…我在杭州，两边都在考虑落户。上海积分落户要满多少分": the question's own words say which city
+    if city is None or "杭州" in question.text:
         return None
     # "那和湖州呢" after a question on Hangzhou's co-operation with 嘉兴 (but "那北京那边呢" after a question
     # naming 杭州 is about 北京: the previous question's 杭州 alone is no co-operation)

@@ -521,6 +521,15 @@ async def test_a_longer_thanks_nlu_is_sure_of_is_chit_chat_unless_it_names_a_pla
     assert messages[0]["custom"]["step"] != "thanks"
 
 
+async def test_another_city_asked_after_a_story_set_in_hangzhou_is_that_city():
+    text = "我老公在上海工作，我在杭州，两边都在考虑落户。上海积分落户要满多少分才行啊？"
+    messages, _ = await run(tracker(user(text, "ask_hukou", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["other_city"]
+    # a question on Hangzhou before the other city's keeps its answer
+    messages, _ = await run(tracker(user("杭州托位有多少？上海呢", "ask_childcare", 0.9)))
+    assert [m["custom"]["step"] for m in messages] == ["topic_answer", "other_city"]
+
+
 async def test_a_follow_up_on_another_city_after_a_question_naming_hangzhou_is_about_that_city():
     asked = user("杭州对老小区装电梯有什么政策", "ask_elevator")
     answered, _ = await run(tracker(asked))
