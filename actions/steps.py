@@ -455,7 +455,10 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
             return reply
     own = without_district(question.text, turn.district)  # "我在余杭上班，余杭有没有": no subject of its own
     if not is_follow_up(question.text) and _names_something(own):
-        if not _asks_nothing_of_its_own(own, engine):
+        # "这是哪年的目标啊，还是已经做到了": it points at the answer and names only common words
+        points = bool(_REFERS_BACK.search(own) or own.startswith(("这是", "那是")))
+        about_the_answer = points and _names_only_common_words(own, engine)
+        if not _asks_nothing_of_its_own(own, engine) and not about_the_answer:
             return None  # a question of its own
         if _names_only_unknown_words(own, turn, engine):
             return None  # "血压高要紧吗" after an answer on life expectancy: about something the plan never names
@@ -615,6 +618,15 @@ def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     return not any(0 < counts.frequency[w] < common for w in words)
 
 
+def _uncommon_words(text: str, engine: AnswerEngine) -> list[str]:
+    """The question's subject words found in fewer than COMMON_TERM_SHARE of the search documents
+    (in none, too: a resident's own word may be a synonym's)."""
+    words = _subject_words(text)
+    counts = engine.term_counts(words)
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    return [w for w in words if counts.frequency[w] < common]
+
+
 _ASKS_HOW = re.compile(r"怎么|怎样|咋|如何")
 
 
@@ -708,6 +720,9 @@ def _answers_on_previous(
     clauses = engine.clause_refs(h.ref for h in hits)
     kept = [h for h in hits if h.coverage >= floor and clause(clauses.get(h.ref, ""))]
     answers = [a for a in map(engine.answer_hit, kept) if a is not None]
+    # about the same thing: "已经做到了吗" after 人均预期寿命 is not the report's 托位, matched on "目标"
+    named = _uncommon_words(_YEAR.sub(" ", previous), engine)
+    answers = [a for a in answers if not named or any(w in a.text for w in named) or _says_any(named, a.text)]
     # the figure after the lead-in ("2022年的进展报道提到：", "《行动计划》的主要目标是，到2025年：")
     answers.sort(key=lambda a: not re.search(r"\d", a.text.split("：", 1)[-1]))
     return answers
@@ -899,6 +914,8 @@ def _answer_from(
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None or (chosen.coverage < ANSWER_COVERAGE and _counts_what_no_document_names(text, answer, engine)):
         return None
+    if _about_what_no_document_names(text, answer, engine):
+        return None
     if asks_about_now(text) and (answer.clause_ref or "").startswith(REPORT_PREFIX):
         answer.text += "\n" + NOW_NOTE
     log.debug("step %s: %s (coverage %.2f, score %.1f)", step, chosen.ref, chosen.coverage, chosen.score)
@@ -987,6 +1004,20 @@ def _counts_what_no_document_names(text: str, answer: Answer, engine: AnswerEngi
     if not words or any(engine.term_counts(words).frequency.values()):
         return False
     return not _says_any(words, answer.text)
+
+
+def _about_what_no_document_names(text: str, answer: Answer, engine: AnswerEngine) -> bool:
+    """Its only telling word is in no document and not in the vocabulary, the others are common to many,
+    and the answer doesn't say it: "PM2.5目标是多少" is not the income target, matched on 目标 and 多少."""
+    words = _subject_words(text)
+    counts = engine.term_counts(words)
+    common = COMMON_TERM_SHARE * max(counts.documents, 1)
+    # (not a measure word the tokenizer glued to a noun: "在哪个区" -> 个区)
+    unknown = [w for w in words if counts.frequency[w] == 0 and not w.startswith(("个", "些", "位", "项", "条"))]
+    if not unknown or any(0 < counts.frequency[w] < common for w in words):
+        return False
+    known_terms = {term for _, term in vocabulary()}
+    return not any(w in known_terms or w in answer.text for w in unknown)
 
 
 def _nlu_sure_out_of_scope_for_meaning(turn: Turn) -> bool:

@@ -982,3 +982,25 @@ async def test_a_year_written_before_a_space_and_a_year_then_the_latest_figure()
     answered, _ = await run(tracker(asked))
     messages, _ = await run(tracker(asked, *bot(answered), user("2021年的时候已经有多少了", "follow_up", 0.6)))
     assert "9.5万件" in messages[0]["text"]
+
+
+async def test_a_question_whose_only_telling_word_no_document_names_is_not_answered_by_its_common_words():
+    for text in ("PM2.5目标是多少", "负氧离子目标多少"):  # not the income target, matched on 目标 and 多少
+        messages, _ = await run(tracker(user(text, "ask_plan", 0.8)))
+        assert [m["custom"]["step"] for m in messages] == ["not_covered"], text
+
+
+async def test_pointing_at_the_answer_in_common_words_is_about_that_answer():
+    asked = user("人均预期寿命目标多少岁", "ask_plan")
+    answered, _ = await run(tracker(asked))
+    assert "83.88岁" in answered[0]["text"]
+    messages, _ = await run(tracker(asked, *bot(answered), user("这是哪年的目标啊 还是已经做到了", "follow_up", 0.9)))
+    assert clauses(messages) == ["主要目标"] and "83.88岁" in messages[0]["text"]  # not the report's 托位 "目标"
+
+
+def test_the_latest_figure_after_a_target_is_of_the_same_thing():
+    from actions.steps import _latest_figure
+
+    assert _latest_figure("PM2.5目标", answer_engine()) is None  # not the report's 托位, matched on 目标
+    patents = _latest_figure("每万人口高价值发明专利拥有量目标", answer_engine())
+    assert patents is not None and "9.5万件" in patents.answer.text
