@@ -1004,3 +1004,8 @@ def test_the_latest_figure_after_a_target_is_of_the_same_thing():
     assert _latest_figure("PM2.5目标", answer_engine()) is None  # not the report's 托位, matched on 目标
     patents = _latest_figure("每万人口高价值发明专利拥有量目标", answer_engine())
     assert patents is not None and "9.5万件" in patents.answer.text
+
+
+async def test_everyone_having_it_is_the_plans_full_coverage():
+    messages, _ = await run(tracker(user("养老保险以后是不是每个人都有", "ask_plan", 0.8)))
+    assert clauses(messages) == ["主要目标"] and "100%" in messages[0]["text"]  # 全覆盖: 覆盖率达到100%
