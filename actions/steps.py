@@ -428,7 +428,9 @@ def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | N
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:
             return Reply("follow_up", answer=answer)
-    if not turn.previous or question.context:
+    # A story of its own makes a new question, unless the question names nothing of its own:
+    # "具体怎么做呢 我们楼吵了两年都没装成" after the lift policy is about the lift
+    if not turn.previous or (question.context and not _names_only_common_words(question.text, engine)):
         return None
     if _held_by_previous_answer(question.text, turn):
         # "增长了多少" after the GDP sentence, which gives the growth too: that answer again

@@ -1009,3 +1009,11 @@ def test_the_latest_figure_after_a_target_is_of_the_same_thing():
 async def test_everyone_having_it_is_the_plans_full_coverage():
     messages, _ = await run(tracker(user("养老保险以后是不是每个人都有", "ask_plan", 0.8)))
     assert clauses(messages) == ["主要目标"] and "100%" in messages[0]["text"]  # 全覆盖: 覆盖率达到100%
+
+
+async def test_a_follow_up_naming_nothing_of_its_own_stays_a_follow_up_with_a_story_after_it():
+    asked = user("老旧小区加装电梯政策是啥", "ask_elevator")
+    answered, _ = await run(tracker(asked))
+    follow = user("具体怎么做呢 我们楼吵了两年都没装成", "follow_up", 0.7)
+    messages, _ = await run(tracker(asked, *bot(answered), follow))
+    assert clauses(messages) == ["第9条"]  # not 第16条's volunteers, matched on "怎么做"
