@@ -33,6 +33,7 @@ from knowledge.review_dates import out_of_date_note
 from knowledge.search import Bm25Index, Hit, SearchDoc, weighted_terms
 from knowledge.semantic import Match, SemanticMatcher
 from knowledge.text import Pairs, set_vocabulary, terms
+from knowledge.understanding import count_districts
 
 log = logging.getLogger(__name__)
 
@@ -741,7 +742,13 @@ class AnswerEngine:
             naming = [ref for ref, (c, sentence) in self._passages.items() if c.ref == clause and name in sentence]
             shown = self._answer_for(session, Hit(previous_ref, 1.0, 1.0))
             said = set(terms(shown.text)) if shown is not None else set()
-            naming.sort(key=lambda ref: -len({t for t in terms(self._passages[ref][1]) if t not in said}))
+            # the sentence most about that district (naming fewest others), then saying most that is new
+            naming.sort(
+                key=lambda ref: (
+                    count_districts(self._passages[ref][1]),
+                    -len({t for t in terms(self._passages[ref][1]) if t not in said}),
+                )
+            )
             for ref in naming:
                 answer = self._answer_for(session, Hit(ref, 1.0, 1.0))
                 if answer is not None and (shown is None or not _says_the_same(answer.text, shown.text)):

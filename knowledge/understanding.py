@@ -413,6 +413,11 @@ def district_named(text: str) -> str | None:
     return min(found)[1] if found else None
 
 
+def count_districts(text: str) -> int:
+    """How many districts ``text`` names: a sentence naming one of nine says less about it than one of three."""
+    return sum(name in text for name in _DISTRICT_NAMES)
+
+
 def only_refers(text: str, district: str | None) -> bool:
     """ "那临平区也一样吗": nothing of its own but a district (and reference words)."""
     rest = text
