@@ -1022,5 +1022,5 @@ async def test_a_follow_up_naming_nothing_of_its_own_stays_a_follow_up_with_a_st
 async def test_a_district_after_an_answer_gets_the_sentence_most_about_that_district():
     asked = user("萧山是紧密联动型吗", "ask_plan")
     answered, _ = await run(tracker(asked))
-    messages, _ = await run(tracker(asked, *bot(answered), user("临安呢 算哪种", "follow_up", 0.7)))
+    messages, _ = await run(tracker(asked, *bot(answered), user("临安呢 算哪种", "follow_up", 0.7, entities=[{"entity": "district", "value": "临安区"}])))
     assert "融核提升型" in messages[0]["text"]  # not the sentence listing all nine towns
