@@ -53,6 +53,7 @@ from knowledge.understanding import (
     asks_for_more,
     asks_how_to_do_it,
     chitchat_kind,
+    count_districts,
     district_named,
     is_abuse_or_spam,
     is_emergency,
@@ -1023,7 +1024,7 @@ def _about_what_no_document_names(text: str, answer: Answer, engine: AnswerEngin
     unknown = [w for w in words if counts.frequency[w] == 0 and not w.startswith(("个", "些", "位", "项", "条"))]
     if not unknown or any(0 < counts.frequency[w] < common for w in words):
         return False
-    known_terms = {term for _, term in vocabulary()}
+    known_terms = {word for pair in vocabulary() for word in pair}  # "杭户积分" -> 落户积分, a variant
     return not any(w in known_terms or w in answer.text for w in unknown)
 
 
@@ -1185,8 +1186,32 @@ def answer_question(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     for step in QUESTION_STEPS:
         reply = step(question, turn, engine)
         if reply is not None:
-            return _of_the_year_asked(_with_the_figure(reply, question, engine), question)
+            return _for_the_district(_of_the_year_asked(_with_the_figure(reply, question, engine), question), question)
     return Reply("not_covered", response="utter_not_covered")
+
+
+# An answer that names districts or county groups is about them, not the whole city.
+_NAMES_PLACES = re.compile(r"区县|县（市）|县\(市\)|县市|山区|各区|\d+个区")
+CITY_FIGURE_NOTE = "（以上是全市的数字，两份文件没有单独列出{district}的数字。）"
+
+
+def _for_the_district(reply: Reply, question: Question) -> Reply:
+    """A question about one district answered city-wide says so: "西湖区的人均收入是多少" gets the city's
+    target and the note that the documents give no figure for 西湖区; a resident topic gets the
+    city-wide-plan note."""
+    answer = reply.answer
+    district = district_named(question.text)
+    if not reply.cited or answer is None or district is None or district.rstrip("区市县") in answer.text:
+        return reply
+    if answer.topic in RESIDENT_TOPICS:
+        return replace(reply, answer=with_district_note(answer, district))
+    if (
+        _ASKS_A_NUMBER.search(question.text)
+        and not count_districts(answer.text)
+        and not _NAMES_PLACES.search(answer.text)
+    ):
+        answer.text += "\n" + CITY_FIGURE_NOTE.format(district=district)
+    return reply
 
 
 # The report's name says its year; it is not the year of its figures ("2022年的进展报道提到：地区生产总值…"

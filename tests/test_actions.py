@@ -1022,5 +1022,21 @@ async def test_a_follow_up_naming_nothing_of_its_own_stays_a_follow_up_with_a_st
 async def test_a_district_after_an_answer_gets_the_sentence_most_about_that_district():
     asked = user("萧山是紧密联动型吗", "ask_plan")
     answered, _ = await run(tracker(asked))
-    messages, _ = await run(tracker(asked, *bot(answered), user("临安呢 算哪种", "follow_up", 0.7, entities=[{"entity": "district", "value": "临安区"}])))
+    messages, _ = await run(
+        tracker(
+            asked,
+            *bot(answered),
+            user("临安呢 算哪种", "follow_up", 0.7, entities=[{"entity": "district", "value": "临安区"}]),
+        )
+    )
     assert "融核提升型" in messages[0]["text"]  # not the sentence listing all nine towns
+
+
+async def test_a_district_asked_and_a_city_wide_figure_answered_says_it_is_the_citys():
+    messages, _ = await run(tracker(user("拱墅区的人均收入是多少", "ask_plan", 0.8)))
+    assert "没有单独列出拱墅区的数字" in messages[0]["text"]
+    messages, _ = await run(tracker(user("临平区现在托位有多少", "ask_childcare", 0.9)))
+    assert "没有单独列出临平区" in messages[0]["text"]
+    # an answer naming the districts is about them
+    messages, _ = await run(tracker(user("我住淳安，我们这几个区县收入要追到全市平均的几成", "ask_plan", 0.8)))
+    assert "0.75" in messages[0]["text"] and "没有单独列出" not in messages[0]["text"]
