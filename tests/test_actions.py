@@ -1040,3 +1040,8 @@ async def test_a_district_asked_and_a_city_wide_figure_answered_says_it_is_the_c
     # an answer naming the districts is about them
     messages, _ = await run(tracker(user("我住淳安，我们这几个区县收入要追到全市平均的几成", "ask_plan", 0.8)))
     assert "0.75" in messages[0]["text"] and "没有单独列出" not in messages[0]["text"]
+
+
+async def test_which_window_and_whether_there_is_a_phone_number_are_errands_the_documents_do_not_hold():
+    messages, _ = await run(tracker(user("人才码去哪个窗口办 有电话吗", "ask_hukou", 0.8)))
+    assert [m["custom"]["step"] for m in messages] == ["not_covered"]
