@@ -922,8 +922,9 @@ def _answer_from(
     answer = engine.answer_hit(chosen, related_to=hits)
     if answer is None or (chosen.coverage < ANSWER_COVERAGE and _counts_what_no_document_names(text, answer, engine)):
         return None
-    if _about_what_no_document_names(text, answer, engine):
-        return None
+    in_a_resident_topic = topic in RESIDENT_TOPICS or INTENT_TOPICS.get(turn.intent or "") in RESIDENT_TOPICS
+    if not in_a_resident_topic and _about_what_no_document_names(text, answer, engine):
+        return None  # (in a resident topic by NLU, "一楼要出多少" needs no word of the topic)
     if asks_about_now(text) and (answer.clause_ref or "").startswith(REPORT_PREFIX):
         answer.text += "\n" + NOW_NOTE
     log.debug("step %s: %s (coverage %.2f, score %.1f)", step, chosen.ref, chosen.coverage, chosen.score)
@@ -1015,8 +1016,11 @@ def _counts_what_no_document_names(text: str, answer: Answer, engine: AnswerEngi
 
 
 def _about_what_no_document_names(text: str, answer: Answer, engine: AnswerEngine) -> bool:
-    """Its only telling word is in no document and not in the vocabulary, the others are common to many,
-    and the answer doesn't say it: "PM2.5目标是多少" is not the income target, matched on 目标 and 多少."""
+    """A count whose only telling word no document says (not as a search word, not inside a sentence)
+    and the vocabulary doesn't know, the others common to many, and the answer doesn't say it:
+    "PM2.5目标是多少" is not the income target, matched on 目标 and 多少."""
+    if not _ASKS_A_NUMBER.search(text):
+        return False
     words = _subject_words(text)
     counts = engine.term_counts(words)
     common = COMMON_TERM_SHARE * max(counts.documents, 1)
@@ -1025,7 +1029,9 @@ def _about_what_no_document_names(text: str, answer: Answer, engine: AnswerEngin
     if not unknown or any(0 < counts.frequency[w] < common for w in words):
         return False
     known_terms = {word for pair in vocabulary() for word in pair}  # "杭户积分" -> 落户积分, a variant
-    return not any(w in known_terms or w in answer.text for w in unknown)
+    unknown = [w for w in unknown if w not in known_terms and w not in answer.text]
+    # ("托育服务" is no search word of the documents, but their sentences say it)
+    return bool(unknown) and not any(engine.passages_matching(["(?i)" + re.escape(w)]) for w in unknown)
 
 
 def _nlu_sure_out_of_scope_for_meaning(turn: Turn) -> bool:
