@@ -60,7 +60,7 @@ _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 # Someone in danger now: the assistant answers with the emergency numbers before anything else
 # (also for "加装电梯如果被困怎么办": the numbers first is the safe side).
 EMERGENCY = re.compile(
-    r"被困|困在|困住|出不去|(全|都)是烟|好多烟|浓烟|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|(卡|停)在.{0,6}(楼|层).{0,6}(中间|之间)|出不来了|出不去了|在里面出不来|"
+    r"被困|困在|困住|困着|出不去|(全|都)是烟|好多烟|浓烟|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|(卡|停)在.{0,6}(楼|层).{0,6}(中间|之间)|出不来了|出不去了|在里面出不来|"
     r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
     r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|臭鸡蛋味|(煤气|燃气|天然气|液化气).{0,8}(嘶嘶|漏|味)|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
@@ -109,12 +109,13 @@ _ABOUT_BOT = re.compile(
 )
 # "想打听个事儿", "有个问题想请教", "刚下班": nothing asked yet (counted as part of a greeting)
 _WANT_TO_ASK = re.compile(
-    r"(想|要|来)?(打听|咨询|请教|问问?|了解)(一下|下|点|个|些|几个|一些|几件|两个|几点)?(事儿?|事情|东西|问题|情况)|有(点|个|些)(事儿?|事情|问题)(想|要)?"
+    r"(想|要|来)?(打听|咨询|请教|问问?|了解)(一下|下|点|个|些|几个|一些|几件|两个|几点)?(事情|事儿?|东西|问题|情况)|有(点|个|些)(事情|事儿?|问题)(想|要)?"
     r"(问问|问一下|问|咨询|请教)?|想问(一下|下|问)?$|想(咨询|请教)(一下|下)?$|(现在)?(能|可以)(咨询|提问|问问?题?)(吗|不|么)"
 )
 _SMALL_TALK = re.compile(
     r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了|(想)?(先)?(随便)?看看$|"
-    r"(上班|下班|回家)?(路上)?(随便|随口)问问$"  # "早上好☀️ 上班路上随便问问"
+    r"(上班|下班|回家)?(路上)?(随便|随口)问问$|"  # "早上好☀️ 上班路上随便问问"
+    r"(现在)?(方便|有空)(吗|伐|不|么|嘛)"  # "在吗 想问点事情 方便伐"
 )
 _FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
@@ -256,13 +257,16 @@ _LONG_AGO = re.compile(
     r"(中风|骨折|车祸|心梗|摔倒|摔伤)(后|以后|之后)|要人照顾|需要人照顾|要人陪护|请护工|护工|卧床|瘫痪"
 )
 _ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶")
+LONG_STORY_CHARS = 40
 _RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")
 
 
 def is_emergency(text: str) -> bool:
     if not EMERGENCY.search(text):
         return False
-    if _LONG_AGO.search(text) and _ASKS_FOR_HELP.search(text) and not _RIGHT_NOW.search(text):
+    # (a long story of an old accident with a question: "前几年出了车祸以后一直坐轮椅，…出门最怕台阶…有没有改善")
+    long_story = len(text) >= LONG_STORY_CHARS and QUESTION_WORDS.search(text)
+    if _LONG_AGO.search(text) and (_ASKS_FOR_HELP.search(text) or long_story) and not _RIGHT_NOW.search(text):
         return False
     return not (_POLICY_WORDS.search(text) and not _NOW.search(text))
 

@@ -1048,3 +1048,10 @@ async def test_a_district_asked_and_a_city_wide_figure_answered_says_it_is_the_c
 async def test_which_window_and_whether_there_is_a_phone_number_are_errands_the_documents_do_not_hold():
     messages, _ = await run(tracker(user("人才码去哪个窗口办 有电话吗", "ask_hukou", 0.8)))
     assert [m["custom"]["step"] for m in messages] == ["not_covered"]
+
+
+async def test_which_places_is_a_question_word_not_a_subject():
+    messages, _ = await run(tracker(user("九星说的是哪些地方", "ask_plan", 0.8)))
+    assert clauses(messages) == ["第1条"]  # not 特定区域购房政策, whose phrasings say 哪些地方
+    messages, _ = await run(tracker(user("积分落户到底在哪里办，有没有咨询电话", "ask_hukou", 0.8)))
+    assert messages[-1]["custom"]["step"] == "not_covered"  # the phone number: no document has one

@@ -528,3 +528,17 @@ def test_more_chit_chat_of_the_way_to_work_and_the_night():
     assert chitchat_kind("早上好☀️ 上班路上随便问问") == "greeting"
     assert (chitchat_kind("行 今天就问到这 晚安") or loose_chitchat_kind("行 今天就问到这 晚安")) == "goodbye"
     assert simplified("那21年有多少了") == "那2021年有多少了"
+
+
+def test_someone_trapped_is_an_emergency_and_an_old_accident_told_in_a_long_story_is_not():
+    assert is_emergency("楼里电梯停了 里面困着个老人 怎么弄")
+    long_ago = (
+        "我妈十年前摔伤以后腿脚一直不好，出门全靠轮椅，小区门口台阶特别高，杭州以后会不会把这些无障碍设施弄好一点"
+    )
+    assert not is_emergency(long_ago)
+    assert is_emergency("我爸以前中风过 刚才又倒地叫不醒了 怎么办")
+
+
+@pytest.mark.parametrize("text", ["你好呀 在吗 想问点事情 方便伐", "在不在 有点事情想问问 现在方便吗"])
+def test_asking_whether_it_is_a_good_moment_is_a_greeting(text):
+    assert chitchat_kind(simplified(text)) == "greeting"
