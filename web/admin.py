@@ -37,7 +37,14 @@ from knowledge.staff import ROLE_NAMES, ROLES, TOPICS, FaqInput
 from web import keys, params
 from web.api import came_over_tls, client_address
 from web.auth import CSRF_FIELD, SESSION_COOKIE, db, session_user
-from web.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, HTTP_MESSAGES, RETRY_AFTER_SECONDS, http_status
+from web.errors import (
+    DATABASE_DOWN,
+    DATABASE_DOWN_MESSAGE,
+    HTTP_MESSAGES,
+    RETRY_AFTER_SECONDS,
+    http_status,
+    log_database_down,
+)
 from web.keys import LOGIN_LIMITER, SESSIONMAKER
 from web.params import digits
 from web.staff_request import staff_request
@@ -890,12 +897,7 @@ async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse
         message = HTTP_MESSAGES.get(exc.status, ("error", "请求无法处理。"))[1]
         return error_page(request, exc.status, message)
     except DATABASE_DOWN as exc:
-        log.warning(
-            "database unavailable on %s %s: %s",
-            request.method,
-            request.path,
-            type(getattr(exc, "orig", None) or exc).__name__,
-        )
+        log_database_down(request, exc)
         response = error_page(request, 503, DATABASE_DOWN_MESSAGE)
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response

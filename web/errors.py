@@ -47,6 +47,11 @@ DATABASE_DOWN_MESSAGE = "数据库暂时连接不上，请稍后再试。您的�
 RETRY_AFTER_SECONDS = "5"
 
 
+def log_database_down(request: web.Request, error: Exception) -> None:
+    cause = getattr(error, "orig", None) or error  # the driver's error (psycopg's ConnectionTimeout, …)
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, type(cause).__name__)
+
+
 def http_status(error: StaffError) -> int:
     """The HTTP status of a domain error (400 for any other StaffError)."""
     for kind, status in ERROR_STATUS:
@@ -86,12 +91,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = "提交的内容太大（超过大小限制）。"
         return json_error(exc.status, code, message)
     except DATABASE_DOWN as exc:
-        log.warning(
-            "database unavailable on %s %s: %s",
-            request.method,
-            request.path,
-            type(getattr(exc, "orig", None) or exc).__name__,
-        )
+        log_database_down(request, exc)
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
         if wants_json:
             response = json_error(503, "database_unavailable", DATABASE_DOWN_MESSAGE)
