@@ -42,6 +42,7 @@ from knowledge.topics import INTENT_TOPICS, TOPIC_TERMS
 from knowledge.understanding import (
     ASKS_WHEN,
     ASKS_WHO_HOLDS_AN_OFFICE,
+    HOW_FAR,
     HOW_MANY,
     MAX_QUESTIONS,
     NOW_WORDS,
@@ -615,7 +616,7 @@ COMMON_TERM_SHARE = 0.05
 def _names_only_common_words(text: str, engine: AnswerEngine) -> bool:
     """Besides question words, pointing words and years, the question's words are common to many
     documents or in none: "这是哪年定的", "这是到哪一年的目标" say what they ask, not about what."""
-    words = _subject_words(ASKS_WHEN.sub(" ", text))
+    words = _subject_words(HOW_FAR.sub(" ", ASKS_WHEN.sub(" ", text)))  # "这个现在落实了吗": 落实 is what it asks
     counts = engine.term_counts(words)
     common = COMMON_TERM_SHARE * max(counts.documents, 1)
     return not any(0 < counts.frequency[w] < common for w in words)
@@ -1101,7 +1102,7 @@ def same_clause(question: Question, turn: Turn, engine: AnswerEngine) -> Reply |
 # route, a timetable, a fee for parking, a doctor's hours ("浙一总部周六下午有没有专家门诊").
 OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
-    r"怎么(去|过去)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
+    r"怎么(去|过去)|怎么(坐车|乘车|打车)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
     r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|开张|开业|"
     r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料|换几(趟|次|站|条)|(从|到)[^，,。？?]{1,12}(咋|怎么|怎样)走|"

@@ -1055,3 +1055,18 @@ async def test_which_places_is_a_question_word_not_a_subject():
     assert clauses(messages) == ["第1条"]  # not 特定区域购房政策, whose phrasings say 哪些地方
     messages, _ = await run(tracker(user("积分落户到底在哪里办，有没有咨询电话", "ask_hukou", 0.8)))
     assert messages[-1]["custom"]["step"] == "not_covered"  # the phone number: no document has one
+
+
+async def test_asking_whether_it_has_been_carried_out_now_after_a_policy_gets_the_2022_report():
+    # "落实" is a word of many clauses: taken for the subject, it answered 第22条 (督查) or 第15条 (慈善)
+    asked = user("老小区装电梯政府怎么说", "ask_elevator")
+    answered, _ = await run(tracker(asked))
+    assert answered[0]["custom"]["answer"]["clause"] == "第9条"
+    later = user("那这个现在落实了没 我们小区还没动静", "nlu_fallback", 0.4)
+    messages, _ = await run(tracker(asked, *bot(answered), later))
+    assert messages[0]["custom"]["answer"]["clause"] == "2022报告·民生保障" and "2022年" in messages[0]["text"]
+
+
+async def test_how_to_get_to_a_station_the_plan_builds_is_an_errand():
+    messages, _ = await run(tracker(user("从火车东站到杭州西站怎么坐车", "ask_plan", 0.6)))
+    assert messages[0]["custom"]["step"] == "not_covered"

@@ -542,3 +542,36 @@ def test_someone_trapped_is_an_emergency_and_an_old_accident_told_in_a_long_stor
 @pytest.mark.parametrize("text", ["你好呀 在吗 想问点事情 方便伐", "在不在 有点事情想问问 现在方便吗"])
 def test_asking_whether_it_is_a_good_moment_is_a_greeting(text):
     assert chitchat_kind(simplified(text)) == "greeting"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "闺女不见了 刚刚还在楼下玩 一转身就没了",
+        "隔壁有人坐在阳台外面 说不想活了",
+        "厨房的热水器一直有股怪味 我们俩都头晕想吐",
+        "小区门口积水漫到大腿了 车里还有人在里面没出来",
+        "老人丢了 一早出门到现在没回来",
+    ],
+)
+def test_someone_missing_about_to_jump_gassed_or_cut_off_by_water_is_an_emergency(text):
+    assert is_emergency(simplified(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["房租涨得跟水涨船高似的", "我女儿丢了学生证怎么补", "孩子的作业找不到了", "加装电梯的水电谁出"]
+)
+def test_lost_things_and_rising_prices_are_no_emergency(text):
+    assert not is_emergency(simplified(text))
+
+
+def test_more_chit_chat_a_radio_check_thanks_for_patience_and_what_the_assistant_is():
+    assert chitchat_kind("喂喂 收得到伐") == "greeting"
+    assert (chitchat_kind("辛苦您了 讲得很清楚 谢谢") or loose_chitchat_kind("辛苦您了 讲得很清楚 谢谢")) == "thanks"
+    assert chitchat_kind("侬会不会说杭州话") == "about_bot"
+    assert chitchat_kind("你和市长热线是一个单位吗") == "about_bot"
+
+
+def test_how_far_something_has_got_now_asks_for_the_latest_figure():
+    assert asks_about_now("这个现在落实了没") and asks_about_now("目前进度咋样了")
+    assert not asks_about_now("怎么落实") and not asks_about_now("现在能申请吗")
