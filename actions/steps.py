@@ -252,6 +252,11 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         asked = [q for q in asked if _names_something(q.text) or _asks_back(q.text)] or asked[:1]
     earlier: tuple[str, Reply] | None = None  # the last question of this message that named its subject
     for question in asked:
+        each = _each_topic(question, turn, engine)
+        if each:  # "托育跟老小区装电梯 这两件事分别咋说的": one answer per topic it names
+            replies.extend(r for r in each if (r.step, r.answer.faq_id, r.answer.text) not in seen)
+            seen.update((r.step, r.answer.faq_id, r.answer.text) for r in each)
+            continue
         asked_turn = turn
         # "地铁四期哪年通车 会不会经过临平我们那": a district and words that name nothing of their own
         place = district_named(question.text) if earlier is not None else None
@@ -297,6 +302,29 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         declined = [r for r in replies if not r.cited]
         return cited + declined[:1]
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
+
+
+# "分别", "这两件事": one question about each of the things it names
+_EACH = re.compile(r"分别|各自|各是|两(件|个|样|方面|块)(事|东西)?(都|各)?|都(怎么|咋|是|有)")
+
+
+def _each_topic(question: Question, turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """Two or more resident topics asked about together ("托位和蓝领公寓分别怎么说"): the best answer
+    within each topic, or None when the question names fewer than two or fewer than two are answered."""
+    if not _EACH.search(question.text):
+        return None
+    words = set(terms(question.text))
+    named = [topic for topic in RESIDENT_TOPICS if any(t in w for w in words for t in TOPIC_TERMS[topic])]
+    if len(named) < 2:
+        return None
+    replies = []
+    for topic in named[:MAX_QUESTIONS]:
+        # the other topic's words dilute the match: then what the plan says of the topic as a whole
+        answer = engine.answer(text=question.text, topic=topic, district=turn.district)
+        answer = answer if answer.found else engine.topic_answer(topic=topic)
+        if answer is not None and answer.found:
+            replies.append(Reply("topic_answer", answer=answer))
+    return replies if len(replies) >= 2 else None
 
 
 def _names_something(text: str) -> bool:
@@ -669,7 +697,13 @@ def _rare_terms(text: str, engine: AnswerEngine) -> list[str]:
 def _subject_words(text: str) -> list[str]:
     """The words (two characters or more) that say what a question is about: not its question words,
     years or pointing words."""
-    return [w for w in asked_words(text) if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)]
+    words = asked_words(_RANK.sub(" ", text))
+    return [w for w in words if len(w) >= 2 and not _YEAR.fullmatch(w) and not _POINTING.fullmatch(w)]
+
+
+# "排全国第几" asks where the thing just named stands, not about 全国 ("全国示范性老年友好型社区")
+_PLACES = r"(全国|全省|全市|国内|全世界)?(城市)?(里|中)?"
+_RANK = re.compile(rf"(在)?{_PLACES}(排名?|排在|排行)(在)?{_PLACES}(第几|多少|前几|怎么样|咋样|靠前)?|第几(名|位)")
 
 
 def asked_words(text: str) -> list[str]:
@@ -1104,7 +1138,7 @@ OPERATIONAL_DETAIL = re.compile(
     r"门票|票价|挂号|专家门诊|急诊|首班|末班|停车费|停车一天|营业时间|开放时间|几点(开|关|到|结束|开始|截止|发车|放)|"
     r"怎么(去|过去)|怎么(坐车|乘车|打车)|坐几路|几路(公交|车)|二等座|一等座|尾号|吉祥物|"
     r"开不开门|开门|关门|闭馆|预约|截止|(要|得|开车|坐车)多久|(吃|用|擦|抹)(什么|啥|哪种)药|药膏|挂(哪个|什么|啥)科|"
-    r"天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|开张|开业|"
+    r"(要|得|花)?几块钱|演出|(有|放)(啥|什么)(电影|节目)|天气|下雨|气温|空气质量|房价|股票|地址|申请表|下载|离我家?最近|几号线|哪条线|坐(什么|啥)车|换乘|几站|开张|开业|"
     r"(带|准备|提交|交|要|需要)(哪些|什么|啥)材料|换几(趟|次|站|条)|(从|到)[^，,。？?]{1,12}(咋|怎么|怎样)走|"
     r"在哪(里|儿)?办公|办公(地点|地址)|几点(上班|下班)|上下班时间|(电话|号码|热线)(是)?(多少|几号)|联系电话|有(没有)?[^，,。？?]{0,4}电话|哪(个|些)窗口"
 )

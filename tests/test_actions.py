@@ -1070,3 +1070,22 @@ async def test_asking_whether_it_has_been_carried_out_now_after_a_policy_gets_th
 async def test_how_to_get_to_a_station_the_plan_builds_is_an_errand():
     messages, _ = await run(tracker(user("从火车东站到杭州西站怎么坐车", "ask_plan", 0.6)))
     assert messages[0]["custom"]["step"] == "not_covered"
+
+
+async def test_where_a_thing_ranks_asks_about_the_thing_just_named_not_about_the_word_nation():
+    # "排全国第几" was matched on 全国 and answered with 全国示范性老年友好型社区
+    messages, _ = await run(tracker(user("杭州经济总量有多大 在全国排第几", "ask_plan", 0.9)))
+    clauses = [m["custom"]["answer"]["clause"] for m in messages if m.get("custom", {}).get("answer")]
+    assert clauses == ["2022报告·创新驱动"] and "老年友好" not in " ".join(m.get("text") or "" for m in messages)
+
+
+async def test_two_resident_topics_asked_about_together_get_one_answer_each():
+    messages, _ = await run(tracker(user("托位跟加装电梯这两块计划里各自怎么讲", "ask_plan", 0.9)))
+    clauses = {m["custom"]["answer"]["clause"] for m in messages if m.get("custom", {}).get("answer")}
+    assert "第9条" in clauses and clauses & {"第8条", "主要目标", "2022报告·民生保障"}
+
+
+@pytest.mark.parametrize("text", ["从城站坐地铁到机场要几块钱", "杭州大剧院这周末有什么演出"])
+async def test_fares_and_shows_are_errands_no_document_holds(text):
+    messages, _ = await run(tracker(user(text, "ask_plan", 0.7)))
+    assert messages[0]["custom"]["step"] == "not_covered"

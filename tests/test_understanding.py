@@ -575,3 +575,25 @@ def test_more_chit_chat_a_radio_check_thanks_for_patience_and_what_the_assistant
 def test_how_far_something_has_got_now_asks_for_the_latest_figure():
     assert asks_about_now("这个现在落实了没") and asks_about_now("目前进度咋样了")
     assert not asks_about_now("怎么落实") and not asks_about_now("现在能申请吗")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "江边有人掉水里了 一直在挣扎",
+        "楼顶上那个女的说要跳下去 边边上站着",
+        "有贼在我家楼下撬门 我在屋里",
+        "隔壁工地吊车倒了 底下压着人",
+    ],
+)
+def test_someone_in_the_water_on_a_roof_edge_a_burglar_or_crushed_is_an_emergency(text):
+    assert is_emergency(simplified(text))
+
+
+@pytest.mark.parametrize("text", ["小孩在泳池里扑腾是正常吗", "老小区的围墙倒掉了谁来修", "房价会跳下来吗"])
+def test_splashing_a_fallen_wall_or_falling_prices_are_no_emergency(text):
+    assert not is_emergency(simplified(text))
+
+
+def test_asking_what_it_knows_about_is_about_the_assistant():
+    assert chitchat_kind("你懂点啥 可以问什么方面") == "about_bot"
