@@ -441,8 +441,13 @@ MESSAGE_STEPS: list[MessageStep] = [
 # -- question steps ----------------------------------------------------------------------------
 def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
     city = other_city(question.text)
-    # "…我在杭州，两边都在考虑落户。上海积分落户要满多少分": the question's own words say which city
-    if city is None or "杭州" in question.text:
+    # "…我在杭州，两边都在考虑落户。上海积分落户要满多少分": the question's own words say which city;
+    # "在杭州待了五年了，想回合肥发展，合肥那边小孩转学要准备啥材料": the clause that asks says it
+    asking = [c for c in re.split(r"[，,]", question.text) if QUESTION_WORDS.search(c)]
+    there = other_city(asking[-1]) if asking and "杭州" not in asking[-1] else None
+    if there is not None:
+        city = there
+    elif city is None or "杭州" in question.text:
         return None
     # "那和湖州呢" after a question on Hangzhou's co-operation with 嘉兴 (but "那北京那边呢" after a question
     # naming 杭州 is about 北京: the previous question's 杭州 alone is no co-operation)

@@ -1089,3 +1089,14 @@ async def test_two_resident_topics_asked_about_together_get_one_answer_each():
 async def test_fares_and_shows_are_errands_no_document_holds(text):
     messages, _ = await run(tracker(user(text, "ask_plan", 0.7)))
     assert messages[0]["custom"]["step"] == "not_covered"
+
+
+async def test_a_story_set_in_hangzhou_whose_asking_clause_is_about_another_city_gets_the_other_city_reply():
+    text = "在杭州打了六年工 今年打算回武汉了 武汉那边租房补贴怎么申请"
+    messages, _ = await run(tracker(user(text, "ask_rental", 0.8)))
+    assert [m["custom"]["step"] for m in messages] == ["other_city"]
+
+
+async def test_meals_for_old_people_in_everyday_words_get_the_six_haves_of_every_village():
+    messages, _ = await run(tracker(user("我爸一个人住乡下 饭也不好好吃 村里有没有老人吃饭的地方", "ask_plan", 0.7)))
+    assert messages[0]["custom"]["answer"]["clause"] == "第11条" and "老年助餐" in messages[0]["text"]
