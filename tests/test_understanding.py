@@ -597,3 +597,11 @@ def test_splashing_a_fallen_wall_or_falling_prices_are_no_emergency(text):
 
 def test_asking_what_it_knows_about_is_about_the_assistant():
     assert chitchat_kind("你懂点啥 可以问什么方面") == "about_bot"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["宝宝误食了洗衣凝珠", "孩子被反锁在车里了 太阳底下晒着", "有个男的拿东西说要杀我", "楼道烟感报警器一直在响", "我妈突然吐血了"],
+)
+def test_more_harm_happening_now_is_an_emergency(text):
+    assert is_emergency(simplified(text))
