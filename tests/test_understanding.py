@@ -601,7 +601,13 @@ def test_asking_what_it_knows_about_is_about_the_assistant():
 
 @pytest.mark.parametrize(
     "text",
-    ["宝宝误食了洗衣凝珠", "孩子被反锁在车里了 太阳底下晒着", "有个男的拿东西说要杀我", "楼道烟感报警器一直在响", "我妈突然吐血了"],
+    [
+        "宝宝误食了洗衣凝珠",
+        "孩子被反锁在车里了 太阳底下晒着",
+        "有个男的拿东西说要杀我",
+        "楼道烟感报警器一直在响",
+        "我妈突然吐血了",
+    ],
 )
 def test_more_harm_happening_now_is_an_emergency(text):
     assert is_emergency(simplified(text))
