@@ -42,6 +42,7 @@ def warm_up() -> None:
     try:
         answer_engine().answer(text="加装电梯", topic="elevator")
         answer_engine().semantic_matches(text="加装电梯")  # loads the model and the phrasings' embeddings
+        answer_engine().nearest_emergency_examples(text="着火了")  # and knowledge/emergency.py's examples
     except Exception:  # a missing database is reported by the first real question
         log.exception("warm-up failed")
     # The index, jieba's dictionary and the vocabulary live as long as the process: out of the garbage

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from knowledge import emergency as danger
 from knowledge.answering import Answer, AnswerEngine, with_district_note, without_district
 from knowledge.handoff import forward_to_desk, request_person
 from knowledge.parse import REPORT_PREFIX
@@ -198,7 +199,13 @@ def chose_topic(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 
 
 def emergency(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
-    return [Reply("emergency", response="utter_emergency")] if is_emergency(turn.text) else None
+    """Someone in danger now: by the pattern list, else by meaning (knowledge/emergency.py)."""
+    text = turn.text
+    if is_emergency(text) or (
+        danger.worth_comparing(text) and danger.judge(engine.nearest_emergency_examples(text=text))
+    ):
+        return [Reply("emergency", response="utter_emergency")]
+    return None
 
 
 def foreign_language(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:

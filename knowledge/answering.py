@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge import queries, semantic
+from knowledge import emergency, queries, semantic
 from knowledge.handoff import OpenHandoffs
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
@@ -309,6 +309,8 @@ class AnswerEngine:
         self._semantic: SemanticMatcher | None = None
         self._semantic_generation = -1
         self._semantic_memo: dict[tuple[str, int], list[Match]] = {}
+        self._danger: SemanticMatcher | None = None  # over knowledge/emergency.py's examples
+        self._danger_generation = -1
         self._hits_memo: dict[tuple[str, str | None, int], list[Hit]] = {}
         # Published entries read since the fingerprint last changed (entry id -> entry, detached).
         self._entries: dict[int, FaqEntry | None] = {}
@@ -699,6 +701,28 @@ class AnswerEngine:
         if self._pinned:
             self._semantic_memo[(text, limit)] = found
         return found
+
+    def nearest_emergency_examples(self, *, text: str) -> list[Match]:
+        """The curated examples (knowledge/emergency.py) nearest to ``text`` in meaning, best first;
+        empty when meaning-based matching is off or its engine can't load (the patterns still work)."""
+        if not semantic.enabled():
+            return []
+        try:
+            if self._danger is None:
+                if self._semantic is None:
+                    self._semantic = SemanticMatcher()
+                self._danger = self._semantic.sibling()  # the question is embedded once for both
+            if self._danger_generation != self._generation:
+                # the plan's own phrasings and sentences are examples of what is no emergency
+                with self.make_session() as session:
+                    plan = [(f"plan:{ref}", t) for ref, t in semantic_documents(self._current_index(session))]
+                self._danger.use(emergency.examples().documents() + plan)
+                self._danger_generation = self._generation
+            return self._danger.best(text, limit=emergency.NEIGHBOURS)
+        except (ImportError, OSError):
+            log.exception("meaning-based matching unavailable; emergencies by pattern only")
+            os.environ["SEMANTIC_MATCHING"] = "0"
+            return []
 
     def answer_hit(self, hit: Hit, *, related_to: list[Hit] | None = None) -> Answer | None:
         """The cited answer a hit stands for (None if unpublished since), with related entries."""

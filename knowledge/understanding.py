@@ -288,13 +288,17 @@ _RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现�
 
 
 def is_emergency(text: str) -> bool:
-    if not EMERGENCY.search(text):
-        return False
-    # (a long story of an old accident with a question: "前几年出了车祸以后一直坐轮椅，…出门最怕台阶…有没有改善")
+    """A danger the pattern list knows (knowledge/emergency.py also recognises others by meaning)."""
+    return bool(EMERGENCY.search(text)) and not told_as_past_or_policy(text)
+
+
+def told_as_past_or_policy(text: str) -> bool:
+    """Danger words that tell of something long ago or ask about a policy, with nothing happening now:
+    "前几年出了车祸以后一直坐轮椅，…出门最怕台阶…有没有改善", "电梯被困的应急处置有什么要求"."""
     long_story = len(text) >= LONG_STORY_CHARS and QUESTION_WORDS.search(text)
     if _LONG_AGO.search(text) and (_ASKS_FOR_HELP.search(text) or long_story) and not _RIGHT_NOW.search(text):
-        return False
-    return not (_POLICY_WORDS.search(text) and not _NOW.search(text))
+        return True
+    return bool(_POLICY_WORDS.search(text) and not _NOW.search(text))
 
 
 def is_foreign_language(text: str) -> bool:

@@ -1,0 +1,62 @@
+"""Someone in danger recognised by meaning (knowledge/emergency.py), with the real bundled model and
+a real knowledge base. The messages here are written for this test: none is in the examples file."""
+
+from __future__ import annotations
+
+import pytest
+
+from actions.steps import Turn, decide
+from knowledge import emergency
+from knowledge.answering import AnswerEngine
+from knowledge.semantic import Match
+from knowledge.understanding import is_emergency
+
+
+def test_the_examples_file_has_both_kinds_and_no_repeats():
+    examples = emergency.read_examples()
+    assert len(examples.emergency) >= 300 and len(examples.not_emergency) >= 300
+    assert not set(examples.emergency) & set(examples.not_emergency)
+
+
+def test_a_broken_examples_file_fails_loudly(tmp_path):
+    broken = tmp_path / "examples.yml"
+    broken.write_text('emergency: []\nnot_emergency: ["好的"]\n', encoding="utf-8")
+    with pytest.raises(emergency.ExamplesFileError, match="emergency"):
+        emergency.read_examples(broken)
+
+
+def test_the_nearest_example_decides_and_the_rule_leans_on_the_neighbours():
+    near = [Match("emergency:1", "a", 0.92), Match("emergency:2", "b", 0.91), Match("not_emergency:3", "c", 0.90)]
+    assert emergency.judge(near)
+    assert not emergency.judge([Match("not_emergency:3", "c", 0.93), *near])  # nearest is no emergency
+    assert not emergency.judge([Match("emergency:1", "a", 0.92), Match("plan:faq:1", "d", 0.91)])
+    assert not emergency.judge([])
+
+
+# Danger told without any word of the pattern list (checked below), as people describe what they see.
+UNSEEN_DANGER = [
+    "我外婆刚才坐在沙发上 突然说不出话了 左边手抬不起来",
+    "隔壁阿姨家里一直有人在喊 还有摔东西的声音 阿姨在哭",
+    "我家狗把邻居小孩的脸咬破了 肉都翻出来了",
+    "儿子吃了一把外公的降糖药 现在在睡 怎么叫都迷迷糊糊",
+]
+
+
+@pytest.mark.parametrize("message", UNSEEN_DANGER)
+def test_danger_the_pattern_list_misses_gets_the_emergency_numbers(engine: AnswerEngine, message):
+    assert not is_emergency(message)  # the patterns alone miss it…
+    assert decide(Turn(text=message), engine)[0].step == "emergency"  # …its meaning does not
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "加装电梯以后电梯坏了困人谁负责",  # a policy question on lift safety
+        "我爸前几年脑梗过 现在走路不利索 养老服务有啥补贴",  # an old illness as background
+        "托位抢得头都要炸了 到2025年到底有多少个",  # a figure of speech
+        "灭火器过期了去哪里换",  # an errand
+        "好的谢谢 我先去烧饭了 拜拜",  # chit-chat
+    ],
+)
+def test_messages_with_words_of_harm_that_are_no_emergency_are_answered_as_before(engine: AnswerEngine, message):
+    assert decide(Turn(text=message), engine)[0].step != "emergency"
