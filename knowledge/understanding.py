@@ -62,7 +62,7 @@ _NOT_PROSE = re.compile(r"[A-Za-z0-9\s.,?!'’\-–—:;()\"]+")
 # (also for "加装电梯如果被困怎么办": the numbers first is the safe side).
 EMERGENCY = re.compile(
     r"被困|困在|困住|困着|出不去|(全|都)是烟|好多烟|浓烟|关在电梯|关在里面|卡在电梯|电梯.{0,6}(困|卡|关)住|(卡|停)在.{0,6}(楼|层).{0,6}(中间|之间)|出不来了|出不去了|在里面出不来|"
-    r"着火|起火|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
+    r"(?<![打点]不)(?<![打点])着火|起火|火苗|(?<!发)烧到了?(油烟机|窗帘|柜子|房顶|天花板|屋顶|楼上)|火(越来越|更|还在|变)大|一屋子?(的)?(黑)?烟|失火|火灾|烧起来|烧着了|冒烟|冒黑烟|冒火|火很大|火势|火花|烧焦|漏电|触电|"
     r"煤气味|燃气味|天然气味|煤气泄|燃气泄|漏气了|煤气中毒|一氧化碳|臭鸡蛋味|(煤气|燃气|天然气|液化气).{0,8}(嘶嘶|漏|味)|"
     r"晕倒|昏倒|晕过去|昏过去|昏迷|倒地|倒在地|不省人事|没意识|叫不醒|没反应了|没有呼吸|没呼吸|喘不上气|"
     r"喘不过气|呼吸困难|心脏骤停|心脏病发|心脏不舒服|心梗|胸口(剧|疼|痛)|中风|抽搐|抽筋|高烧|口吐白沫|大出血|"
@@ -97,7 +97,9 @@ EMERGENCY = re.compile(
     r"压着人|压住了?人|埋着人|(底下|下面)(压|埋)着|"
     # more harm happening now
     r"误食|被电到|电到人|烫伤了|烧伤了|窒息|上不来气|吐血|伤口很深|坠楼|从(楼上|窗户|阳台)(上)?(掉|摔)|"
-    r"要杀|杀人|拐走|被拐|抢孩子|(锁|关)在车里|(烟雾?|烟感)报警器[^，,。？?]{0,4}响"
+    r"要杀|杀人|拐走|被拐|抢孩子|(锁|关)在车里|(烟雾?|烟感)报警器[^，,。？?]{0,4}响|"
+    # "大狗咬着小孩腿不松口", "租的小快艇翻了"
+    r"咬(住|着)[^，,。？?]{0,4}(腿|手|脸|胳膊|脖子|头)|不松口|(船|艇|皮划艇|竹筏|游船)[^，,。？?]{0,3}(翻|沉)了|翻船了"
 )
 
 _GREETING = re.compile(
@@ -108,13 +110,14 @@ _GREETING = re.compile(
 )
 _THANKS = re.compile(
     r"谢谢侬|谢谢|多谢|感谢|感恩|感激|谢啦|谢了|谢咯|3q|thx|thank|辛苦(你|您|侬)?(了|啦)|麻烦你了|太好了|明白了|知道了|晓得了|晓得嘞|晓得啦|懂了|了解了|清楚了|"
-    r"好的|好滴|好嘞|好吧|ok|收到(?![吗没么伐不嘛])|有帮助|有用|点赞|👍|你真棒|真厉害|不错",
+    r"好的|好滴|好嘞|好吧|ok|收到(?![吗没么伐不嘛])|有帮助|有用|点赞|👍|你真棒|真厉害|不错|yyds|强多了|太强了",
     re.IGNORECASE,
 )
 _GOODBYE = re.compile(
     r"再见|再会|拜拜|拜|bye|晚安|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
     r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|先去忙|忙去了|"
-    r"不聊了|走了|下线了|先下了|(今天)?(就|先)?问到这(儿|里)|(改天|回头|下次)再?聊|回见|(下回|下次|改天)再来|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88",
+    r"不聊了|走了(?![一过进好很])|下线了|先下了|(今天)?(就|先)?问到这(儿|里)|(改天|回头|下次)再?聊|回见|(下回|下次|改天)再来|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88|"
+    r"(下次|回头|改天|以后)有(啥|什么|事|问题)+(再)?(来)?(找你|问你|问)",
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(
@@ -123,12 +126,14 @@ _ABOUT_BOT = re.compile(
     r"能答什么|(可以|能)(帮我|帮你|帮)?(问|查|答|办)(点|些)?(什么|啥)|(都|能)?(知道|晓得|懂)(些|点)?(哪些|什么|啥)|(能|可以)问(些|点)?(哪些|什么|啥)(方面|问题|事)?(的)?|(你|侬|您)是(个)?(啥|什么)(东西|玩意儿?)?|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
     r"(哪个部门|哪家公司|政府)(弄|做|开发|搞)(出来)?的|(是)?活人|你(主要)?(管|负责|回答)(哪些|哪方面|什么)|(啥|什么)都能问|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
-    r"(你|你的)(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新)|"
+    r"(你|你的|侬|您)(里面|这里)?的?(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新|(啥|什么)时候|哪一?年)|"
     r"(你|你说)的?(这些|那些)?(信息|数据|数字?|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
     r"(你|你说)的?(这些|那些)?(话|信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(靠不靠谱|靠谱吗|靠谱不|准不准|准吗|准确吗|可靠吗|可信吗|能信吗)|"
     r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的|"
+    # "用你这个要收钱伐", "问你问题要收费伐", "扣不扣话费"
+    r"(用|问)(你|您|侬|这个)[^，,。？?]{0,8}(要|收|扣|付)(钱|费|钞票)|(你|您|侬)(这个)?(要|收|扣)(钱|费)|扣不扣|话费|"
     # "你会不会讲杭州话", "你跟12345热线是一家的吗"
-    r"(你|你们|侬|您)(会不会|会|能不能|能|可以)(讲|说|听懂?|用)(杭州话|方言|普通话|英语|英文|外语|上海话|粤语|繁体)|"
+    r"(你|你们|侬|您)(会不会|会|能不能|能|可以)(讲|说|听懂?|用)(杭州闲话|杭州话|本地话|方言|普通话|英语|英文|外语|上海话|粤语|繁体)|"
     r"(你|你们|侬|您)(跟|和|与)[^，,。？?]{0,10}(是一家|一家的|一个单位|一个部门|(是)?(什么|啥)关系|有关系)|"
     r"(真人|客服|人工|活人)(小姐姐|小哥哥?)?还是(机器|程序|机器人|ai|电脑)|(机器|程序|机器人|ai|电脑)还是(真人|人工|活人|客服)",
     re.IGNORECASE,
@@ -141,7 +146,12 @@ _WANT_TO_ASK = re.compile(
 _SMALL_TALK = re.compile(
     r"刚(下班|起床|睡醒|忙完|到家|吃完饭|回来)|下班了|忙完了|有空了|(想)?(先)?(随便)?看看$|"
     r"(上班|下班|回家)?(路上)?(随便|随口)问问$|"  # "早上好☀️ 上班路上随便问问"
-    r"(现在)?(方便|有空)(吗|伐|不|么|嘛)"  # "在吗 想问点事情 方便伐"
+    r"(现在)?(方便|有空)(吗|伐|不|么|嘛)|"  # "在吗 想问点事情 方便伐"
+    # "要去接小孩了 拜拜", "加班加到快累死了 终于下班"
+    r"(我)?(要|得|该)?(先)?去(接|带)(小孩|孩子|娃|儿子|女儿|囡囡|伢儿)了?|(要|得|该)去(做饭|烧饭|上班|睡觉|开会|买菜)了|"
+    r"(加班|上班)?(加)?(到)?(快)?累(死|瘫)了?|终于下班了?|"
+    # "晚上好 吃过饭了伐 我刚从运河边散步回来 腿酸死"
+    r"吃(过|了)?饭?了(伐|吗|没|么|没有)|刚(从)?[^，,。？?\s]{0,8}回来|(腿|脚|腰)?酸死了?|打个招呼|无聊(戳|点)?进来"
 )
 _FIRST_TIME = re.compile(r"第一次(用|来|使用)|刚(关注|加|来)(杭州)?|新来的|新用户|新人|报到|试一下|试试|测试一下|测试")
 # What is left of a chit-chat message once these are removed shows whether it asks anything.
@@ -276,15 +286,39 @@ _NOW = re.compile(r"了|快|救命|现在|正在|马上|赶紧|急|！|!")
 # a question about help with it, unless something happens right now.
 _LONG_AGO = re.compile(
     r"[一二两三四五六七八九十几多半\d]+(年|个月)(了|多|前)|了[一二两三四五六七八九十几多半\d]+(年|个月)|"  # "躺了三年"
-    r"好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年|"
+    r"好几年|多年|去年|前年|以前|之前|以后|之后|那年|后遗症|常年|上个月|上礼拜|上周|上星期|上回|上次|前阵子|前段时间|前些天|"
     # what it left behind: "出车祸了 家里一下子没了收入 低保又够不上"
     r"没了收入|没有收入|没收入|没了经济来源|生活困难|医药费|住院费|欠了|"
     # a care situation: "我爸中风后一直要人照顾 请护工太贵了"
     r"(中风|骨折|车祸|心梗|摔倒|摔伤)(后|以后|之后)|要人照顾|需要人照顾|要人陪护|请护工|护工|卧床|瘫痪"
 )
-_ASKS_FOR_HELP = re.compile(rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶")
+# …or a repair's price: "上礼拜插座那边冒烟跳闸 整套电线换掉大概多少钱"
+_ASKS_FOR_HELP = re.compile(
+    rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶|多少钱|收费|费用|价格|价钱|"
+    r"还能|能不能|可不可以|可以吗|有没有"  # "…去年摔了一跤骨折了 …老小区现在还能装电梯伐"
+)
 LONG_STORY_CHARS = 40
-_RIGHT_NOW = re.compile(r"救命|快来|正在|马上|赶紧|刚才|刚刚|现在|突然|怎么办[!！]")
+# "现在" alone is no sign of danger now: "…去年摔了一跤 现在还能装电梯伐", "现在出院在家"; unless
+# what follows it is harm: "现在又倒在地上了"
+_RIGHT_NOW = re.compile(
+    r"救命|快来|正在|马上|赶紧|刚才|刚刚|突然|怎么办[!！]|现在(人)?(又|还在|已经|倒|躺|昏|晕|叫不|没有?(呼吸|反应|意识)|一动)|"
+    r"分钟前|半小时前|半个钟头前|(一直|还是|电话)(不接|没人接|打不通|关机)|联系不上"
+)
+# Danger supposed, not happening: "万一家里着火了 是先跑还是先拿东西", "如果小区附近发生火灾 有没有避难场所"
+_SUPPOSING = re.compile(r"万一|如果|假如|假设|一旦|要是|倘若|假使")
+# "有人低血糖晕倒的话 旁边人该给啥吃的", "电梯下坠的时候跳一下有没有用"
+_WHEN_IT_HAPPENS = re.compile(r"[^，,。]{0,3}(的话|的时候|时候|时)")
+# …or asked to be ready for it: "游泳时候抽筋了怎么自救 想提前学学"
+_BEING_READY = re.compile(r"提前(学|了解|讲|准备|知道)|想(学学|了解一下)|给.{0,4}(讲讲|科普)|作业|科普")
+# Danger heard of, in the past: "听说昨天断桥那边有人落水了 后来救上来了伐"
+_HEARSAY = re.compile(r"听说|据说|听人说|听.{1,3}讲|的事")
+# …or seen in the news: "新闻里说的那个车祸是在哪条路上" (not "发了视频给我", "群里有人说要跳楼": danger
+# told by the one in it)
+_IN_THE_NEWS = re.compile(r"新闻|报道|网上说|微博上|公众号|谣言|案子|通报")
+_PAST_DAY = re.compile(
+    r"昨天|前天|昨晚|前晚|上周|上礼拜|上星期|上个月|去年|前几天|前些天|前阵子|前段时间|上次|上回|那天|后来|当时|最后"
+)
+_CLAUSE = re.compile(r"[^，,。！!？?；;\s]+")
 
 
 def is_emergency(text: str) -> bool:
@@ -296,9 +330,27 @@ def told_as_past_or_policy(text: str) -> bool:
     """Danger words that tell of something long ago or ask about a policy, with nothing happening now:
     "前几年出了车祸以后一直坐轮椅，…出门最怕台阶…有没有改善", "电梯被困的应急处置有什么要求"."""
     long_story = len(text) >= LONG_STORY_CHARS and QUESTION_WORDS.search(text)
-    if _LONG_AGO.search(text) and (_ASKS_FOR_HELP.search(text) or long_story) and not _RIGHT_NOW.search(text):
+    now = _RIGHT_NOW.search(text)
+    if _LONG_AGO.search(text) and (_ASKS_FOR_HELP.search(text) or long_story) and not now:
+        return True
+    if not now and (_IN_THE_NEWS.search(text) or (_HEARSAY.search(text) and _PAST_DAY.search(text))):
+        return True
+    if not now and (_only_supposed(text) or _BEING_READY.search(text)):
         return True
     return bool(_POLICY_WORDS.search(text) and not _NOW.search(text))
+
+
+def _only_supposed(text: str) -> bool:
+    """Every word of danger stands in a clause after "万一/如果…": "万一家里着火了 是先跑还是先拿东西"
+    (not "我爸倒在地上叫不醒 如果我一个人搬不动怎么办", where the danger is told as fact)."""
+    from knowledge.emergency import HARM_CUE
+
+    danger = EMERGENCY if EMERGENCY.search(text) else HARM_CUE  # not the 急 of "有没有应急避难场所"
+    harmed = [(clause, found) for clause in _CLAUSE.findall(text) if (found := danger.search(clause))]
+    return bool(harmed) and all(
+        _SUPPOSING.search(clause[: found.start()]) or _WHEN_IT_HAPPENS.match(clause[found.end() :])
+        for clause, found in harmed
+    )
 
 
 def is_foreign_language(text: str) -> bool:
@@ -316,6 +368,7 @@ _ONLY_ANSWERS = re.compile(r"^(请问)?(你|您)(是不是|是否|难道)?只(�
 
 
 _LEADING_MARKS = re.compile(r"^[\W_]+")  # punctuation, spaces, emoji: "哈喽哈喽😊 有人吗"
+_LEADING_PARTICLES = re.compile(r"^[啊呀哦嗯啦呐嘛]+")  # "晚上好呀小助手": 呀 between two greetings
 
 
 def chitchat_kind(text: str) -> str | None:
@@ -328,7 +381,7 @@ def chitchat_kind(text: str) -> str | None:
     while rest != before:  # "您好！打扰一下，请问有人在吗": one greeting after another
         before = rest
         for pattern in (_GREETING, _FIRST_TIME, _WANT_TO_ASK, _SMALL_TALK, _ABOUT_BOT, _THANKS, _GOODBYE):
-            rest = _LEADING_MARKS.sub("", pattern.sub("", rest))
+            rest = _LEADING_PARTICLES.sub("", _LEADING_MARKS.sub("", pattern.sub("", rest)))
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
     if _ABOUT_BOT.search(folded):
@@ -350,7 +403,7 @@ _OPENS_WITH = {
 _WILL_ASK_THERE = re.compile(r"(去|再去|到|找)[^，,。？?]{0,10}(问问|问一下|问下|咨询一下|咨询)")
 _ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
 _TO_THE_BOT = re.compile(
-    r"你|您|侬|助手|机器人|客服|后台|这个(程序|系统|软件|工具|小程序|平台|公众号|号|服务|回答|答复)|"
+    r"你|您|侬|助手|机器人|客服|后台|用一趟|用一次|这个(程序|系统|软件|工具|小程序|平台|公众号|号|服务|回答|答复)|"
     r"这些(内容|信息|数据|回答|答案|说法|资料)|ai|跟我聊天|这个聊天|聊天的|屏幕对面|对面是|回(复|答)我的",
     re.IGNORECASE,
 )
@@ -376,6 +429,8 @@ def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
     last = re.split(r"[，,。.!！~～\s]+", folded.strip(" ，,。.!！~～"))[-1]
     if _GOODBYE.fullmatch(last) and not QUESTION_WORDS.search(folded):
         return "goodbye"  # "好嘞，我去接孩子了，回见": it ends with a goodbye and asks nothing
+    if chitchat_kind(last) == "greeting" and not QUESTION_WORDS.search(folded):
+        return "greeting"  # "加班加到快累死了 终于下班 晚上好呀小助手": it ends with a greeting
     folded = _ACKNOWLEDGE.sub("", folded) or folded  # "行，那我先去忙了"
     for kind in ("goodbye", "thanks", "greeting"):
         found = _OPENS_WITH[kind].match(folded)

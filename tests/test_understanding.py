@@ -18,6 +18,7 @@ from knowledge.understanding import (
     loose_chitchat_kind,
     other_city,
     split_questions,
+    told_as_past_or_policy,
 )
 
 
@@ -611,3 +612,62 @@ def test_asking_what_it_knows_about_is_about_the_assistant():
 )
 def test_more_harm_happening_now_is_an_emergency(text):
     assert is_emergency(simplified(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "万一家里着火了 是先跑还是先拿东西",  # supposed
+        "如果小区附近发生火灾 政府有没有规划应急避难场所",
+        "有人低血糖晕倒的话 旁边的人该怎么弄",
+        "听说前天断桥那边有人落水了 后来救上来没有",  # heard of, in the past
+        "新闻里那个车祸是在哪条路上",  # in the news
+        "燃气灶老是打不着火 师傅上门修一下多少钱",  # a repair, not a fire
+        "上礼拜插座冒烟跳闸了 整套电线换掉大概多少钱",  # an old event, a price
+        "我妈去年摔了一跤骨折了 现在上下楼还要人背 老小区现在还能装电梯伐",  # 现在 asks about the policy
+    ],
+)
+def test_danger_supposed_heard_of_or_past_with_a_question_is_no_emergency(text):
+    assert not is_emergency(simplified(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我爸倒在地上叫不醒 如果我一个人搬不动怎么办",  # the danger is told as fact; only the worry is supposed
+        "我爸去年中风过 现在又倒在地上了",
+        "油锅里窜起火苗 已经烧到油烟机了",
+        "大狗咬着小孩的腿不松口",
+        "我们的小快艇翻了 有人没浮上来",
+    ],
+)
+def test_danger_told_as_fact_stays_an_emergency(text):
+    assert is_emergency(simplified(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "男朋友在房间里烧炭 发了视频给我 门锁着",  # a video sent by the one in danger is no news
+        "闺蜜半小时前发了句谢谢你这几年 前段时间她说撑不下去 现在电话一直不接 人在江边",  # past, then now
+    ],
+)
+def test_danger_told_with_a_video_or_an_earlier_time_is_still_compared(text):
+    assert not told_as_past_or_policy(simplified(text))  # knowledge/emergency.py compares it by meaning
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("你好 刚从西湖边走了一圈回来 荷花开得好看", "greeting"),  # 走了一圈 is no goodbye
+        ("加班加到快累死了 终于下班 晚上好呀小助手", "greeting"),  # ends with a greeting
+        ("晚上好 吃过饭了伐", "greeting"),
+        ("用你这个要收钱伐 会不会扣费", "about_bot"),
+        ("你里面的资料是啥时候的", "about_bot"),
+        ("侬会讲杭州闲话伐", "about_bot"),
+        ("好嘞 那我先这样 要去接小孩了 拜拜", "goodbye"),
+    ],
+)
+def test_chit_chat_with_small_talk_about_the_day(text, kind):
+    t = simplified(text)
+    assert (chitchat_kind(t) or loose_chitchat_kind(t)) == kind
