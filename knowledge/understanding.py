@@ -516,7 +516,7 @@ def only_refers(text: str, district: str | None) -> bool:
 
 
 # "这个现在落实了吗": how far it has got (asked with a word of now)
-HOW_FAR = re.compile(r"落实|兑现|进度|进展|怎么样了|咋样了|如何了|(装|建|弄|搞|办)好")
+HOW_FAR = re.compile(r"落实|兑现|进度|进展|怎么样了|咋样了|如何了|(装|建|弄|搞|办)好|现成")  # "现在有现成的没"
 
 
 def asks_about_now(text: str) -> bool:

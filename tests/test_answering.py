@@ -312,3 +312,17 @@ def test_postgresql_reads_who_is_handed_over_only_after_a_hand_off_changed(pg_ur
     with session_scope(pg_url) as s:
         s.execute(Handoff.__table__.update().values(status="closed"))
     assert not handed_over() and len(reads) == 3
+
+
+def test_a_visit_at_home_in_everyday_words_is_the_home_visit_commitment(engine: AnswerEngine):
+    from actions.steps import Turn, decide
+
+    replies = decide(Turn(text="我妈一个人住在桐庐 我在外地上班 社区会不会有人定期上门看看她"), engine)
+    assert [r.answer.clause_ref for r in replies if r.answer] == ["第8条"]  # not 第1条, which names 桐庐
+
+
+def test_whether_something_exists_now_is_answered_from_the_report(engine: AnswerEngine):
+    from actions.steps import Turn, decide
+
+    replies = decide(Turn(text="蓝领公寓现在有现成的吗"), engine)
+    assert [r.answer.clause_ref for r in replies if r.answer] == ["2022报告·民生保障"]
