@@ -96,7 +96,7 @@ EMERGENCY = re.compile(
     # "脚手架塌下来了 底下压着人"
     r"压着人|压住了?人|埋着人|(底下|下面)(压|埋)着|"
     # more harm happening now
-    r"误食|被电到|电到人|烫伤了|烧伤了|窒息|上不来气|吐血|伤口很深|坠楼|从(楼上|窗户|阳台)(上)?(掉|摔)|"
+    r"误食|被电到|电到人|烫伤了|烧伤了|窒息|上不来气|(?<!贵到)(?<!气到)(?<!累到)(?<!忙到)吐血|伤口很深|坠楼|从(楼上|窗户|阳台)(上)?(掉|摔)|"
     r"要杀|杀人|拐走|被拐|抢孩子|(锁|关)在车里|(烟雾?|烟感)报警器[^，,。？?]{0,4}响|"
     # "大狗咬着小孩腿不松口", "租的小快艇翻了"
     r"咬(住|着)[^，,。？?]{0,4}(腿|手|脸|胳膊|脖子|头)|不松口|(船|艇|皮划艇|竹筏|游船)[^，,。？?]{0,3}(翻|沉)了|翻船了"
@@ -295,7 +295,7 @@ _LONG_AGO = re.compile(
 # …or a repair's price: "上礼拜插座那边冒烟跳闸 整套电线换掉大概多少钱"
 _ASKS_FOR_HELP = re.compile(
     rf"{_POLICY_WORDS.pattern}|办|申请|鉴定|报销|能报|证|救助|低保|补助|救济|帮扶|多少钱|收费|费用|价格|价钱|"
-    r"还能|能不能|可不可以|可以吗|有没有"  # "…去年摔了一跤骨折了 …老小区现在还能装电梯伐"
+    r"还能|能不能|可不可以|可以吗|有没有|还会|会不会|加强|权益|有人管|管不管"  # "…去年摔了一跤骨折了 …现在还能装电梯伐"
 )
 LONG_STORY_CHARS = 40
 # "现在" alone is no sign of danger now: "…去年摔了一跤 现在还能装电梯伐", "现在出院在家"; unless
@@ -314,7 +314,12 @@ _BEING_READY = re.compile(r"提前(学|了解|讲|准备|知道)|想(学学|了�
 _HEARSAY = re.compile(r"听说|据说|听人说|听.{1,3}讲|的事")
 # …or seen in the news: "新闻里说的那个车祸是在哪条路上" (not "发了视频给我", "群里有人说要跳楼": danger
 # told by the one in it)
-_IN_THE_NEWS = re.compile(r"新闻|报道|网上说|微博上|公众号|谣言|案子|通报")
+_IN_THE_NEWS = re.compile(r"新闻|报道|网上说|微博上|公众号|谣言|案子|通报|刷到|视频(里|上)?说")
+# It ended well: "我家猫从二楼阳台摔下去了 还好没事", "…被救上来了 后来人没事吧"
+_ALL_RIGHT = re.compile(r"还好没事|没什么事|没啥事|没大碍|虚惊一场|救上来了|出院了|已经好了|已经没事")
+# Cooking, not a fire: "红烧肉大火烧开以后转小火要炖多久 老是烧焦糊掉" (not "油锅着火了", "火苗窜上来")
+_COOKING = re.compile(r"红烧|炖|炒|煮|蒸|煎|烤|火候|大火|小火|菜谱|做法|糊掉|锅")
+_REAL_FIRE = re.compile(r"着火|起火|火苗|烧起来|火很大|火势|火(越来越|更|还在|变)大|烧到|黑烟|浓烟|满屋|一屋")
 _PAST_DAY = re.compile(
     r"昨天|前天|昨晚|前晚|上周|上礼拜|上星期|上个月|去年|前几天|前些天|前阵子|前段时间|上次|上回|那天|后来|当时|最后"
 )
@@ -335,7 +340,9 @@ def told_as_past_or_policy(text: str) -> bool:
         return True
     if not now and (_IN_THE_NEWS.search(text) or (_HEARSAY.search(text) and _PAST_DAY.search(text))):
         return True
-    if not now and (_only_supposed(text) or _BEING_READY.search(text)):
+    if not now and (_only_supposed(text) or _BEING_READY.search(text) or _ALL_RIGHT.search(text)):
+        return True
+    if not now and _COOKING.search(text) and not _REAL_FIRE.search(text) and QUESTION_WORDS.search(text):
         return True
     return bool(_POLICY_WORDS.search(text) and not _NOW.search(text))
 

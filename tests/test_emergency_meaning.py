@@ -56,6 +56,7 @@ def test_danger_the_pattern_list_misses_gets_the_emergency_numbers(engine: Answe
         "托位抢得头都要炸了 到2025年到底有多少个",  # a figure of speech
         "灭火器过期了去哪里换",  # an errand
         "好的谢谢 我先去烧饭了 拜拜",  # chit-chat
+        "手机只剩一格电了 下回再聊",  # a goodbye, not a farewell
     ],
 )
 def test_messages_with_words_of_harm_that_are_no_emergency_are_answered_as_before(engine: AnswerEngine, message):
@@ -68,6 +69,7 @@ DANGER_WITHOUT_HARM_WORDS = [
     "女儿下午五点就该到家 现在九点了 电话手表一直打不通",
     "桥上有个男的坐在栏杆外头 两条腿荡在外面",
     "一辆面包车停在校门口 有个男的把一个哭着的小孩往里拖",
+    "对面楼顶坐着个男的 脚挂在外面 一直往下看",
 ]
 
 

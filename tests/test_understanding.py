@@ -625,6 +625,11 @@ def test_more_harm_happening_now_is_an_emergency(text):
         "燃气灶老是打不着火 师傅上门修一下多少钱",  # a repair, not a fire
         "上礼拜插座冒烟跳闸了 整套电线换掉大概多少钱",  # an old event, a price
         "我妈去年摔了一跤骨折了 现在上下楼还要人背 老小区现在还能装电梯伐",  # 现在 asks about the policy
+        "我家猫从阳台摔下去了 还好没事 哪家宠物医院靠谱",  # it ended well
+        "刚刷到视频说西湖边有人落水被救上来了 后来人没事吧",
+        "红烧肉转小火要炖多久 老是烧焦",  # cooking, no fire
+        "房租贵到吐血 有没有便宜点的保障性租赁房",  # a figure of speech
+        "上回我爸心梗多亏救护车来得快 现在出院了 院前急救以后还会加强伐",
     ],
 )
 def test_danger_supposed_heard_of_or_past_with_a_question_is_no_emergency(text):
@@ -639,6 +644,9 @@ def test_danger_supposed_heard_of_or_past_with_a_question_is_no_emergency(text):
         "油锅里窜起火苗 已经烧到油烟机了",
         "大狗咬着小孩的腿不松口",
         "我们的小快艇翻了 有人没浮上来",
+        "炒菜的时候油锅着火了 怎么办",  # cooking, and a fire
+        "锅里冒黑烟了 满屋子都是 怎么办",
+        "咳嗽咳到吐血了",
     ],
 )
 def test_danger_told_as_fact_stays_an_emergency(text):
