@@ -674,6 +674,7 @@ def test_danger_told_with_a_video_or_an_earlier_time_is_still_compared(text):
         ("你里面的资料是啥时候的", "about_bot"),
         ("侬会讲杭州闲话伐", "about_bot"),
         ("好嘞 那我先这样 要去接小孩了 拜拜", "goodbye"),
+        ("手机快没电了 下次聊 88", "goodbye"),
     ],
 )
 def test_chit_chat_with_small_talk_about_the_day(text, kind):
