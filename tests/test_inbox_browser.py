@@ -155,13 +155,18 @@ async def test_the_edit_page_shows_which_questions_an_edit_would_answer_differen
     page, problems = await logged_in(service, width=1280, height=900)
     await page.goto(f"/admin/faqs/{lift}")
     await page.get_by_label("其他问法（每行一个）").fill("\n".join(TAKING))
-    await page.get_by_role("button", name="查看影响").click()
-    await expect(page.locator("#impact-summary")).to_contain_text("其他条目自己的问题")
+    # The preview, and the save's takeover check, run the bot over every known question the edit could
+    # touch (entries, the evaluation set, the inbox): 20–40 s on a loaded 2-core machine with the
+    # evaluation set of 3954 messages (measured on session 16's CI run), more than Playwright's 30 s
+    # default. Slow for staff too; left in the closing note of issue 11 for issue 13 (speed).
+    slow = 120_000
+    await page.get_by_role("button", name="查看影响").click(timeout=slow)
+    await expect(page.locator("#impact-summary")).to_contain_text("其他条目自己的问题", timeout=slow)
     await expect(page.locator(".impact-taken").first).to_contain_text(STATION)
     await expect(page.get_by_label("其他问法（每行一个）")).to_have_value("\n".join(TAKING))  # still as typed
-    await page.get_by_role("button", name="保存", exact=True).click()
-    await expect(page.get_by_role("alert")).to_contain_text("其他条目自己的问题将改由本条目回答")
+    await page.get_by_role("button", name="保存", exact=True).click(timeout=slow)
+    await expect(page.get_by_role("alert")).to_contain_text("其他条目自己的问题将改由本条目回答", timeout=slow)
     await page.get_by_label(re.compile("我确认")).check()
-    await page.get_by_role("button", name="保存", exact=True).click()
-    await expect(page.get_by_role("status")).to_contain_text("已保存")
+    await page.get_by_role("button", name="保存", exact=True).click(timeout=slow)
+    await expect(page.get_by_role("status")).to_contain_text("已保存", timeout=slow)
     assert [p for p in problems if "status of 409" not in p] == []
