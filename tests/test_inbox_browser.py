@@ -157,7 +157,7 @@ async def test_the_edit_page_shows_which_questions_an_edit_would_answer_differen
     await page.get_by_label("其他问法（每行一个）").fill("\n".join(TAKING))
     # The preview, and the save's takeover check, run the bot over every known question the edit could
     # touch (entries, the evaluation set, the inbox): 20–40 s on a loaded 2-core machine with the
-    # evaluation set of 3954 messages (measured on session 16's CI run), more than Playwright's 30 s
+    # evaluation set of 3954 messages (measured in session 16 with CI beside it), more than Playwright's 30 s
     # default. Slow for staff too; left in the closing note of issue 11 for issue 13 (speed).
     slow = 120_000
     await page.get_by_role("button", name="查看影响").click(timeout=slow)
