@@ -309,7 +309,8 @@ _RIGHT_NOW = re.compile(
 # Danger supposed, not happening: "万一家里着火了 是先跑还是先拿东西", "如果小区附近发生火灾 有没有避难场所"
 _SUPPOSING = re.compile(r"万一|如果|假如|假设|一旦|要是|倘若|假使")
 # "有人低血糖晕倒的话 旁边人该给啥吃的", "电梯下坠的时候跳一下有没有用"
-_WHEN_IT_HAPPENS = re.compile(r"[^，,。]{0,3}(的话|的时候|时候|时)")
+# (not the 时 of 小时: "奶奶晕倒一小时了" is happening now)
+_WHEN_IT_HAPPENS = re.compile(r"[^，,。]{0,3}(的话|的时候|(?<!小)时候)")
 # …or asked to be ready for it: "游泳时候抽筋了怎么自救 想提前学学"
 _BEING_READY = re.compile(r"提前(学|了解|讲|准备|知道)|想(学学|了解一下)|给.{0,4}(讲讲|科普)|作业|科普")
 # Danger heard of, in the past: "听说昨天断桥那边有人落水了 后来救上来了伐"

@@ -647,6 +647,8 @@ def test_danger_supposed_heard_of_or_past_with_a_question_is_no_emergency(text):
         "炒菜的时候油锅着火了 怎么办",  # cooking, and a fire
         "锅里冒黑烟了 满屋子都是 怎么办",
         "咳嗽咳到吐血了",
+        "奶奶晕倒一小时了",  # 小时 is no "when" (…的时候)
+        "他昏迷两小时了 怎么办",
     ],
 )
 def test_danger_told_as_fact_stays_an_emergency(text):
