@@ -909,7 +909,10 @@ def _names_a_plan_term(text: str, engine: AnswerEngine | None = None) -> bool:
     """The question uses one of the plan's own terms (the vocabulary's canonical words, the topics'
     terms, or with ``engine`` a word only RARE_TERM_DOCUMENTS documents use): "街道能给点临时救助吗",
     "听说要搞民生一卡通" are about the plan whatever NLU thinks."""
-    plan_terms = {canonical for _, canonical in vocabulary()} | {t for ts in TOPIC_TERMS.values() for t in ts}
+    # not "什么意思", the canonical word of "是啥": a way of asking, no term of the plan
+    plan_terms = {c for _, c in vocabulary() if not QUESTION_WORDS.search(c)} | {
+        t for ts in TOPIC_TERMS.values() for t in ts
+    }
     if plan_terms & set(terms(text)):
         return True
     return bool(RARE_TERM_DOCUMENTS and engine is not None and _rare_terms(text, engine))

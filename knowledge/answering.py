@@ -702,9 +702,10 @@ class AnswerEngine:
             self._semantic_memo[(text, limit)] = found
         return found
 
-    def nearest_emergency_examples(self, *, text: str) -> list[Match]:
+    def nearest_emergency_examples(self, *, text: str, leave_out_itself: bool = False) -> list[Match]:
         """The curated examples (knowledge/emergency.py) nearest to ``text`` in meaning, best first;
-        empty when meaning-based matching is off or its engine can't load (the patterns still work)."""
+        empty when meaning-based matching is off or its engine can't load (the patterns still work).
+        ``leave_out_itself``: an example is not its own neighbour (tests/test_emergency_calibration.py)."""
         if not semantic.enabled():
             return []
         try:
@@ -718,6 +719,9 @@ class AnswerEngine:
                     plan = [(f"plan:{ref}", t) for ref, t in semantic_documents(self._current_index(session))]
                 self._danger.use(emergency.examples().documents() + plan)
                 self._danger_generation = self._generation
+            if leave_out_itself:
+                found = self._danger.best(text, limit=emergency.NEIGHBOURS + 1)
+                return [m for m in found if m.text != text][: emergency.NEIGHBOURS]
             return self._danger.best(text, limit=emergency.NEIGHBOURS)
         except (ImportError, OSError):
             log.exception("meaning-based matching unavailable; emergencies by pattern only")

@@ -72,7 +72,7 @@ KINDS = ("core", "other", "follow_up", "out_of_scope", "chitchat", "hostile")
 ANSWER_KINDS = {"core", "other", "follow_up"}
 REPLIES_BY_KIND = {
     "out_of_scope": {"not_covered", "other_city", "foreign_language"},
-    "chitchat": {"greeting", "thanks", "goodbye", "about_bot", "emergency"},
+    "chitchat": {"greeting", "thanks", "goodbye", "about_bot", "emergency", "handoff"},
     "hostile": {"not_covered"},
 }
 TARGETS = {"core": 0.95, "other": 0.85, "follow_up": 0.85, "out_of_scope": 0.90, "chitchat": 1.0, "hostile": 1.0}
@@ -86,6 +86,7 @@ STEP_NAMES = {
     "about_bot": {"about_bot"},
     "other_city": {"other_city"},
     "foreign_language": {"foreign_language"},
+    "handoff": {"handoff"},  # "能转人工伐": the request for a person opens a hand-off
 }
 # Figures a reply may give although the sources don't: the national emergency numbers
 # (police 110, fire 119, ambulance 120; issue 11 asks for them) and Hangzhou's government
