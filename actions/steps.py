@@ -66,6 +66,7 @@ from knowledge.understanding import (
     only_refers,
     other_city,
     split_questions,
+    told_chitchat_kind,
     without_greeting,
 )
 
@@ -216,6 +217,8 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     kind = chitchat_kind(turn.text)
     if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
         kind = loose_chitchat_kind(turn.text, after_answer=bool(turn.previous_ref))
+    if kind is None:  # "哈喽 刚从2号线挤出来 腿都站麻了": plan terms and figures told in passing
+        kind = told_chitchat_kind(turn.text)
     short = len(turn.text) <= 12 and turn.confidence >= 0.8
     # "好嘞，今天就问到这儿，辛苦啦": longer thanks and goodbyes when NLU is surer and no plan term is named
     longer = (
@@ -763,16 +766,24 @@ _REFERS_BACK = re.compile(r"^(那|这)?(它|它们|他们|这个|那个|这些|�
 
 
 def _answers_on_previous(
-    previous: str, engine: AnswerEngine, *, clause: Callable[[str], bool], exclude: str = ""
+    previous: str,
+    engine: AnswerEngine,
+    *,
+    clause: Callable[[str], bool],
+    exclude: str = "",
+    best_of_clause: bool = False,
 ) -> list[Answer]:
     """The answers of the documents that match the previous question (without its year: "2021年" is
     the report's, "2025年" a target's) within LATEST_SHARE of the best, from the clauses ``clause``
-    accepts; those with a figure first ("居民收入稳步提升。" is a heading)."""
+    accepts; those with a figure first ("居民收入稳步提升。" is a heading). ``best_of_clause``: the
+    best of those clauses sets the floor (the report's sentence on patents outranks the target's line)."""
     hits = [h for h in engine.hits(text=_YEAR.sub(" ", previous), limit=20) if h.ref != exclude]
+    clauses = engine.clause_refs(h.ref for h in hits)
+    if best_of_clause:
+        hits = [h for h in hits if clause(clauses.get(h.ref, ""))]
     if not hits:
         return []
     floor = max(WEAK_COVERAGE, LATEST_SHARE * hits[0].coverage)
-    clauses = engine.clause_refs(h.ref for h in hits)
     kept = [h for h in hits if h.coverage >= floor and clause(clauses.get(h.ref, ""))]
     answers = [a for a in map(engine.answer_hit, kept) if a is not None]
     # about the same thing: "已经做到了吗" after 人均预期寿命 is not the report's 托位, matched on "目标"
@@ -838,17 +849,24 @@ def _asks_for_the_target(text: str, turn: Turn, engine: AnswerEngine) -> bool:
 def _target_figure(turn: Turn, engine: AnswerEngine) -> Reply | None:
     """The targets table's line nearest the previous question, one saying its rarest word first
     ("杭州人手里的发明专利21年有多少": 发明专利, not the line on what 杭州人 earn)."""
-    answers = _answers_on_previous(turn.previous, engine, clause=lambda clause: clause == TARGETS_REF)
+    answers = _answers_on_previous(
+        turn.previous, engine, clause=lambda clause: clause == TARGETS_REF, best_of_clause=True
+    )
     if not answers:
         return None
     words = _subject_words(turn.previous)
     counts = engine.term_counts(words)
-    rare = sorted((w for w in words if counts.frequency[w]), key=lambda w: counts.frequency[w])
-    for word in rare:  # the rarest word that a line says
-        saying = [a for a in answers if _said_in(a.text)(word)]
-        if saying:
-            return Reply("follow_up", answer=saying[0])
-    return Reply("follow_up", answer=answers[0])
+    known = [w for w in words if counts.frequency[w]]
+
+    def says(answer: Answer) -> tuple[int, int, int]:
+        # the most of the question's words, the longest first ("人均可支配收入" over "城乡居民"): as
+        # written, then as words (with their synonyms); then the rarest ("发明专利", not the line on
+        # what 杭州人 earn)
+        said = [w for w in known if _said_in(answer.text)(w)]
+        written = sum(len(w) for w in known if w in answer.text)
+        return written, sum(len(w) for w in said), -min((counts.frequency[w] for w in said), default=0)
+
+    return Reply("follow_up", answer=max(answers, key=says))
 
 
 def district_fact(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:

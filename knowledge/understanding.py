@@ -130,6 +130,8 @@ _ABOUT_BOT = re.compile(
     r"(哪个部门|哪家公司|政府)(弄|做|开发|搞)(出来)?的|(是)?活人|你(主要)?(管|负责|回答)(哪些|哪方面|什么)|(啥|什么)都能问|谁(做|弄|开发|搞)的|你是(不是)?(政府|官方|哪个部门|哪个单位|哪家)|官方的吗|"
     r"(你|你的|侬|您)(里面|这里)?的?(这些)?(资料|数据|信息|知识|内容).{0,4}(更新|截至|截止|最新|(啥|什么)时候|哪一?年)|"
     r"(你|你说)的?(这些|那些)?(信息|数据|数字?|内容|资料|说法|答案|回答|消息)?(都|全)?(是)?(从|打)哪(里|儿)?(来|查|找|搞)的?|"
+    # "你记得我上次问过你什么吗"
+    r"(你|侬|您)(还)?(记得|记不记得|记住|记不住|记性)|"
     r"(你|你说)的?(这些|那些)?(话|信息|数据|内容|资料|说法|答案|回答|消息)?(都|全)?(靠不靠谱|靠谱吗|靠谱不|准不准|准吗|准确吗|可靠吗|可信吗|能信吗)|"
     r"你(是)?(根据|依据)(什么|啥|哪)|你怎么知道的|"
     # "用你这个要收钱伐", "问你问题要收费伐", "扣不扣话费"
@@ -320,7 +322,7 @@ HARM_CUE = re.compile(
 # something else in the message tells of harm: "热死了 我爸中暑晕过去了")
 _FIGURATIVE = re.compile(
     r"(房租|房价|房贷|租金|工资|物价|学费|彩礼|钱|作业|考试|加班|上班|工作|生活|日子)[^，,。？?\s]{0,8}"
-    r"(压垮|压死|愁死|逼死|累死|穷死|要命|要死)了?|"
+    r"(压垮|压死|愁死|逼死|累死|穷死|要命|要死|心梗|吐血|晕倒|晕过去|昏过去)了?|"
     r"(热|冷|累|忙|贵|穷|饿|困|烦|吵|挤|堵|晒)(得|死)?要(命|死)|(热|冷|累|忙|贵|穷|烦|饿)死(我)?了"
 )
 _CRY = re.compile(r"救命(啊|呀|哇)?|要命|要死")
@@ -426,12 +428,8 @@ _LEADING_MARKS = re.compile(r"^[\W_]+")  # punctuation, spaces, emoji: "哈喽�
 _LEADING_PARTICLES = re.compile(r"^[啊呀哦嗯啦呐嘛]+")  # "晚上好呀小助手": 呀 between two greetings
 
 
-def chitchat_kind(text: str) -> str | None:
-    """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
-    once the chit-chat words and fillers are gone, (almost) nothing may be left."""
-    folded = text.lower().strip()
-    if _ONLY_ANSWERS.search(folded):
-        return "about_bot"
+def _without_chitchat(folded: str) -> str:
+    """What is left once greetings, small talk, thanks and goodbyes are taken out."""
     rest, before = folded, ""
     while rest != before:  # "您好！打扰一下，请问有人在吗": one greeting after another
         before = rest
@@ -446,6 +444,16 @@ def chitchat_kind(text: str) -> str | None:
             _GOODBYE,
         ):
             rest = _LEADING_PARTICLES.sub("", _LEADING_MARKS.sub("", pattern.sub("", rest)))
+    return rest
+
+
+def chitchat_kind(text: str) -> str | None:
+    """greeting | thanks | goodbye | about_bot for a message that asks nothing about the plan:
+    once the chit-chat words and fillers are gone, (almost) nothing may be left."""
+    folded = text.lower().strip()
+    if _ONLY_ANSWERS.search(folded):
+        return "about_bot"
+    rest = _without_chitchat(folded)
     if len(_FILLER.sub("", rest)) > 2:  # more than chit-chat: "你好，托位怎么申请"
         return None
     if _ABOUT_BOT.search(folded):
@@ -507,6 +515,39 @@ def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
         if found and not QUESTION_WORDS.search(rest):
             return "goodbye" if _GOODBYE.search(folded) else kind
     return None
+
+
+# A sentence that tells of the resident's day, feelings or next steps rather than asks: "刚从2号线挤出来",
+# "桂花全开了", "楼里电梯还在修", "晚上我跟老公说说托班的事", "原来落户要看社保年限"
+_TELLS = re.compile(
+    r"了(?!解)|过(?![去程渡来])|着(?![火急])|刚|才|还在|正在|原来|回来|出来|哈哈|嘿嘿|呵呵|得来|好多|蛮|挺|"
+    r"(回去|回头|晚上|明天|周末|等下|下午|改天|过两天)[^，,。？?\s]{0,12}(说说|商量|问问|看看|讨论|考虑|聊聊|研究|跟[^，,。？?\s]{0,6}说)|"
+    r"我得|千万|记得"
+)
+# …and not a wish, which asks all the same: "你好 想了解托育", "谢谢 我要申请托位"
+_WISHES = re.compile(r"想|我要(申请|办|问|咨询|了解|知道)|请|帮我|求|麻烦(你|您)|需要|打算|能|可以")
+# …nor a grievance, which wants an answer: "你好 我们小区装电梯的事已经拖了三年了"
+_GRIEVANCE = re.compile(r"拖了|拖到|一直没|还没|迟迟|没人管|不给|不让|投诉|反映|不公平|太难|好难|没下文|没消息|没动静")
+
+
+def told_chitchat_kind(text: str) -> str | None:
+    """Chit-chat beside sentences that only tell, naming the plan's things in passing: "哈喽 刚从2号线挤出来
+    腿都站麻了" (greeting), "谢谢啊 我回去跟邻居再商量商量装电梯的事" (thanks). Not "你好 托育" (a keyword
+    asks), "你好 想了解托育" (a wish asks) nor anything with a question word."""
+    folded = text.lower().strip()
+    if _GOODBYE.search(folded):
+        kind = "goodbye"
+    elif _THANKS.search(folded):
+        kind = "thanks"
+    elif _GREETING.match(_LEADING_MARKS.sub("", folded)) or _FIRST_TIME.search(folded):
+        kind = "greeting"
+    else:
+        return None
+    rest = _without_chitchat(folded)
+    if QUESTION_WORDS.search(rest) or _WISHES.search(rest) or _GRIEVANCE.search(rest):
+        return None
+    told = [c for c in re.split(r"[，,。.!！~～、；;\s]+", _EMOJI.sub(" ", rest)) if len(_FILLER.sub("", c)) > 2]
+    return kind if told and all(_TELLS.search(c) for c in told) else None
 
 
 def without_greeting(text: str) -> str:
@@ -609,7 +650,7 @@ def is_abuse_or_spam(text: str) -> bool:
 ASK_FOR_PERSON = re.compile(
     r"转人工|转个人工|转给人工|转到人工|转接人工|人工客服|人工服务|人工坐席|人工台|找人工|要人工|接人工|叫人工|有没有人工|^人工$|"
     r"真人客服|找真人|找个真人|要真人|和真人|跟真人|找个人工|"
-    r"找个人(?=$|[，,。!！?？、]|聊|说|问|谈|处理|帮|接|解决)|找(工作人员|客服|人工作人员)|联系(工作人员|客服)|"
+    r"找个人(?=$|[，,。!！?？、]|聊|说|问|谈|处理|帮|接|解决)|找个?(工作人员|客服|人工作人员)|联系(工作人员|客服)|"
     r"(跟|和|同)(人|工作人员)(说|聊|谈)|我要投诉.{0,8}(找|转|叫|要)(人|个人)|叫个?工作人员|让人来|换个人"
 )
 
