@@ -218,7 +218,7 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
         kind = loose_chitchat_kind(turn.text, after_answer=bool(turn.previous_ref))
     if kind is None:  # "哈喽 刚从2号线挤出来 腿都站麻了": plan terms and figures told in passing
-        kind = told_chitchat_kind(turn.text)
+        kind = told_chitchat_kind(turn.text, names_plan_term=lambda said: _names_a_plan_term(said, engine))
     short = len(turn.text) <= 12 and turn.confidence >= 0.8
     # "好嘞，今天就问到这儿，辛苦啦": longer thanks and goodbyes when NLU is surer and no plan term is named
     longer = (

@@ -702,6 +702,20 @@ class AnswerEngine:
             self._semantic_memo[(text, limit)] = found
         return found
 
+    def share_meaning_of(self, other: AnswerEngine) -> None:
+        """Embed with ``other``'s model, embeddings and question cache: the impact preview's
+        hypothetical engine asks the live engine's questions again (knowledge/impact.py). Only for
+        engines used under one lock."""
+        if other._semantic is None:
+            other._semantic = SemanticMatcher()
+        self._semantic = other._semantic.sibling()
+        self._danger = None
+
+    @property
+    def generation(self) -> int:
+        """Counts the changes of the knowledge base this engine has seen (staff edits)."""
+        return self._generation
+
     def nearest_emergency_examples(self, *, text: str, leave_out_itself: bool = False) -> list[Match]:
         """The curated examples (knowledge/emergency.py) nearest to ``text`` in meaning, best first;
         empty when meaning-based matching is off or its engine can't load (the patterns still work).

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,24 @@ class TakesOtherQuestions(Closed):
 def eval_questions(path: Path = EVAL_FILE) -> list[str]:
     """The evaluation set's messages (follow-ups without their context are left out); none without the file."""
     try:
-        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    except (OSError, yaml.YAMLError):
+        stat = path.stat()
+    except OSError:
         return []
-    return [str(i["text"]) for i in items if isinstance(i, dict) and i.get("text") and not i.get("context")]
+    return list(_eval_questions(path, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=2)
+def _eval_questions(path: Path, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """Read once per version of the file: parsing its 4,000 items took half of a preview's time."""
+    try:
+        items = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or []
+    except (OSError, yaml.YAMLError):
+        return ()
+    return tuple(str(i["text"]) for i in items if isinstance(i, dict) and i.get("text") and not i.get("context"))
+
+
+# libyaml's parser when PyYAML was built with it (the wheels are), else the pure-Python one
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def known_questions(session: Session, *, own_only: bool = False, eval_path: Path = EVAL_FILE) -> list[Known]:
@@ -131,10 +146,12 @@ class Hypothetical:
     callers hold a lock (the engine updates its index in place, like every AnswerEngine).
     """
 
-    def __init__(self, make_session: sessionmaker[Session]) -> None:
+    def __init__(self, make_session: sessionmaker[Session], *, like: AnswerEngine | None = None) -> None:
         self._make_session = make_session
         self._session: Session | None = None
         self.engine = AnswerEngine(self._current)  # type: ignore[arg-type]  # a factory of sessions
+        if like is not None:  # the live engine: each question is embedded once for both (under its lock)
+            self.engine.share_meaning_of(like)
 
     def _current(self) -> Any:
         assert self._session is not None, "only inside Hypothetical.applied()"
@@ -200,6 +217,21 @@ def candidates(known: list[Known], *, contents: list[list[str]], weight: Callabl
     return chosen
 
 
+# The live answers of the last previews, while the knowledge base stays as it was: the second
+# preview of an edit (and of any other edit before the next change) decides only "after".
+_LIVE: dict[str, Any] = {"key": None, "outcomes": {}}
+
+
+def _live_outcomes(live: AnswerEngine, decide: Decide) -> dict[str, Outcome]:
+    """The outcomes decided on ``live`` so far, forgotten when its knowledge base changes (its
+    ``generation``, read after ``_weights`` brought its index up to date) or another engine asks."""
+    key = (id(live), live.generation, decide)
+    if _LIVE["key"] != key:
+        _LIVE["key"], _LIVE["outcomes"] = key, {}
+    outcomes: dict[str, Outcome] = _LIVE["outcomes"]
+    return outcomes
+
+
 def entry_texts(entry: FaqEntry | None) -> list[str]:
     return [] if entry is None else [entry.question, *(entry.alternatives or []), entry.answer]
 
@@ -224,7 +256,12 @@ def changed_answers(
     asked = candidates(known, contents=[entry_texts(current), new_texts], weight=weight)
     if not asked:
         return []
-    before = {item.text: decide(live, item.text) for item in asked}
+    known_before = _live_outcomes(live, decide)
+    before = {}
+    for item in asked:
+        if item.text not in known_before:
+            known_before[item.text] = decide(live, item.text)
+        before[item.text] = known_before[item.text]
     with hypothetical.applied(entry_id=entry_id, data=data) as (engine, this_id):
         after = {item.text: decide(engine, item.text) for item in asked}
     changed = []

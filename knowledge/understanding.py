@@ -11,6 +11,7 @@ Texts are expected simplified and NFKC-folded (``knowledge.text.simplified``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # A clause ends at these; a question may also end at a comma (see split_questions).
@@ -105,7 +106,7 @@ EMERGENCY = re.compile(
 )
 
 _GREETING = re.compile(
-    r"^(请问)?(同志|师傅|老师|领导|工作人员|小姐姐|小哥哥?|阿姨|叔叔)?(你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在伐|在不在|在么|有人吗|有人伐|有人在吗|"
+    r"^(请问)?(同志|师傅|老师|领导|工作人员|小姐姐|小哥哥?|阿姨|叔叔)?(你好伐|侬好伐|你好呀|你好啊|您好呀|你好|您好|你们好|大家好|哈喽|哈啰|嗨|hi|hello|hey|在吗|在伐|在不在|在么|有人吗|有人伐|有人在吗|"
     r"有没有人|有人在线吗|在线吗|在线不|在不|人呢|喂|早上好|上午好|中午好|下午好|晚上好|早安|早啊|早|老师好|小助手|助手|客服|亲(?!清)|打扰了|打扰一下|侬好|"
     r"新年好|过年好|节日快乐|能收到(吗|伐|不|么|没)|收得到(吗|伐|不|么)|收到没|听得到(吗|伐|不)|看得到(吗|伐|不)|能看到(吗|伐|不)|有人回吗|有人回复吗)",
     re.IGNORECASE,
@@ -116,14 +117,14 @@ _THANKS = re.compile(
     re.IGNORECASE,
 )
 _GOODBYE = re.compile(
-    r"再见|再会|拜拜|拜|bye|晚安|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
+    r"再见|再会|拜拜|(?<!礼)拜(?!年)|bye|晚安|回头见|下次见|下次再聊|先这样|就这样|没事了|没别的|没有别的|没其他|没有其他|就这些|就问这些|"
     r"问完了|没有问题了|没问题了|不问了|回头聊|改天聊|改天再问|晚点再问|下回再问|去忙了|先忙了|先去忙|忙去了|"
-    r"不聊了|走了(?![一过进好很])|下线了|先下了|(今天)?(就|先)?问到这(儿|里)|(改天|回头|下次)再?聊|回见|(下回|下次|改天)再来|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88|"
+    r"不聊了|走了(?![一过进好很])|下线了|先下了|(今天)?(就|先)?问到这(儿|里|吧)?|(改天|回头|下次|下趟|下回)再?聊|回见|(下回|下次|改天)再来|我先下|先撤了|(回头|改天|以后|下次)有事再(来)?(问|找你)|有事再来|再来问|88|"
     r"(下次|回头|改天|以后)有(啥|什么|事|问题)+(再)?(来)?(找你|问你|问)",
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(
-    r"你是谁|你是什么|你叫什么|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
+    r"你是谁|你是什么|你叫什么|你叫啥|(有没有|有)(微信)?(小程序|app|公众号|网页)版|你是机器人|是机器人吗|机器人吗|机器吗|还是机器|是真人|真人吗|是人吗|人工智能|你是ai|ai吗|你能做什么|"
     r"你能干什么|能干啥|干啥的|你会什么|你会啥|你会干什么|能帮我什么|能帮我干|能帮我做什么|你能回答|能回答哪些|"
     r"能答什么|(可以|能)(帮我|帮你|帮)?(问|查|答|办)(点|些)?(什么|啥)|(都|能)?(知道|晓得|懂)(些|点)?(哪些|什么|啥)|(能|可以)问(些|点)?(哪些|什么|啥)(方面|问题|事)?(的)?|(你|侬|您)是(个)?(啥|什么)(东西|玩意儿?)?|都知道哪些|知道些什么|知道什么|懂什么|你都能|"
     r"回答哪些问题|哪些问题|什么问题都|有什么功能|有哪些功能|怎么用|怎么使用|使用说明|help|菜单|功能介绍|这个助手|"
@@ -323,7 +324,7 @@ HARM_CUE = re.compile(
 _FIGURATIVE = re.compile(
     r"(房租|房价|房贷|租金|工资|物价|学费|彩礼|钱|作业|考试|加班|上班|工作|生活|日子)[^，,。？?\s]{0,8}"
     r"(压垮|压死|愁死|逼死|累死|穷死|要命|要死|心梗|吐血|晕倒|晕过去|昏过去)了?|"
-    r"(热|冷|累|忙|贵|穷|饿|困|烦|吵|挤|堵|晒)(得|死)?要(命|死)|(热|冷|累|忙|贵|穷|烦|饿)死(我)?了"
+    r"(热|冷|累|忙|贵|穷|饿|困|烦|吵|挤|堵|晒)(得|死)?要(命|死|爆炸|炸了|疯|化了|融化|中暑)|(热|冷|累|忙|贵|穷|烦|饿)死(我)?了"
 )
 _CRY = re.compile(r"救命(啊|呀|哇)?|要命|要死")
 # A question about fire safety or lift rules rather than someone in danger now.
@@ -472,10 +473,12 @@ _OPENS_WITH = {
     "goodbye": _GOODBYE,
     "greeting": _GREETING,
 }
-_WILL_ASK_THERE = re.compile(r"(去|再去|到|找)[^，,。？?]{0,10}(问问|问一下|问下|咨询一下|咨询)")
+_WILL_ASK_THERE = re.compile(
+    r"(去|再去|到|找|上)[^，,。？?\s哪啥谁什怎咋几]{0,10}(问问|问一下|问下|咨询一下|咨询|问(?=[^，,。？?\s]{0,10}的事))"
+)
 # "…，我周末就去社区问问装电梯的事": what the resident will do next, told whole (chit-chat may name a plan term here)
 _WILL_ASK_THERE_TOLD = re.compile(
-    rf"(我|我们)?[^，,。？?\s]{{0,4}}(就|再|会)?{_WILL_ASK_THERE.pattern}([^，,。？?\s]{{0,10}}的事(情|儿)?)?(?=$|[，,。!！~～\s])"
+    rf"(我|我们)?[^，,。？?\s]{{0,4}}(就|再|会)?{_WILL_ASK_THERE.pattern}([^，,。？?\s]{{0,10}}的事(情|儿)?|(具体)?(怎么|咋|如何|要)[^，,。？?\s]{{0,8}})?(?=$|[，,。!！~～\s])"
 )
 _ACKNOWLEDGE = re.compile(r"^((好的?|行|嗯+|哦+|噢+|ok|那|我)[，,。.!！ ]*)+", re.IGNORECASE)
 _TO_THE_BOT = re.compile(
@@ -518,36 +521,48 @@ def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
 
 
 # A sentence that tells of the resident's day, feelings or next steps rather than asks: "刚从2号线挤出来",
-# "桂花全开了", "楼里电梯还在修", "晚上我跟老公说说托班的事", "原来落户要看社保年限"
+# "桂花全开了", "楼里电梯还在修", "晚上我跟老公说说托班的事", "原来落户要看社保年限", "桂花开得木佬佬香"
 _TELLS = re.compile(
-    r"了(?!解)|过(?![去程渡来])|着(?![火急])|刚|才|还在|正在|原来|回来|出来|哈哈|嘿嘿|呵呵|得来|好多|蛮|挺|"
+    r"了(?!解)|过(?![去程渡来])|着(?![火急])|刚|才|还在|正在|原来|回来|出来|哈哈|嘿嘿|呵呵|得来|好多|蛮|挺|好不容易|"
+    r"得(木佬佬|老|很|好|真|太|蛮|挺|要命|要死|不行|不得了)|天气|太阳|下雨|下雪|刮风|降温|晒|"
     r"(回去|回头|晚上|明天|周末|等下|下午|改天|过两天)[^，,。？?\s]{0,12}(说说|商量|问问|看看|讨论|考虑|聊聊|研究|跟[^，,。？?\s]{0,6}说)|"
-    r"我得|千万|记得"
+    r"我得|千万|记得|(我|我们)(就|再)(去|上|到)"
 )
 # …and not a wish, which asks all the same: "你好 想了解托育", "谢谢 我要申请托位"
 _WISHES = re.compile(r"想|我要(申请|办|问|咨询|了解|知道)|请|帮我|求|麻烦(你|您)|需要|打算|能|可以")
 # …nor a grievance, which wants an answer: "你好 我们小区装电梯的事已经拖了三年了"
 _GRIEVANCE = re.compile(r"拖了|拖到|一直没|还没|迟迟|没人管|不给|不让|投诉|反映|不公平|太难|好难|没下文|没消息|没动静")
+# Thanks for certain, wherever it stands (not "不错" or "有用" in a remark on the day)
+_THANKS_FOR_CERTAIN = re.compile(r"谢|感恩|感激|3q|thx|thank|辛苦(你|您|侬)", re.IGNORECASE)
 
 
-def told_chitchat_kind(text: str) -> str | None:
-    """Chit-chat beside sentences that only tell, naming the plan's things in passing: "哈喽 刚从2号线挤出来
-    腿都站麻了" (greeting), "谢谢啊 我回去跟邻居再商量商量装电梯的事" (thanks). Not "你好 托育" (a keyword
-    asks), "你好 想了解托育" (a wish asks) nor anything with a question word."""
+def told_chitchat_kind(text: str, *, names_plan_term: Callable[[str], bool] | None = None) -> str | None:
+    """Chit-chat beside sentences that only tell: "哈喽 刚从2号线挤出来 腿都站麻了" (greeting), "谢谢啊
+    我回去跟邻居再商量商量装电梯的事" (thanks). A sentence that names a plan term (``names_plan_term``;
+    without it, every sentence) must tell, and one sentence at least must: not "你好 托育" (a keyword
+    asks), "你好 我家孩子两岁了 托育", "你好 停车费". Nor a wish ("你好 想了解托育"), a grievance, or
+    anything with a question word."""
     folded = text.lower().strip()
+    opening = _LEADING_MARKS.sub("", folded)
     if _GOODBYE.search(folded):
         kind = "goodbye"
-    elif _THANKS.search(folded):
+    elif _THANKS_FOR_CERTAIN.search(folded):
         kind = "thanks"
-    elif _GREETING.match(_LEADING_MARKS.sub("", folded)) or _FIRST_TIME.search(folded):
+    elif _GREETING.match(opening) or _FIRST_TIME.search(folded):
         kind = "greeting"
+    elif _OPENS_WITH["thanks"].match(_ACKNOWLEDGE.sub("", opening) or opening):
+        kind = "thanks"  # "懂了懂了 …"
     else:
         return None
     rest = _without_chitchat(folded)
     if QUESTION_WORDS.search(rest) or _WISHES.search(rest) or _GRIEVANCE.search(rest):
         return None
-    told = [c for c in re.split(r"[，,。.!！~～、；;\s]+", _EMOJI.sub(" ", rest)) if len(_FILLER.sub("", c)) > 2]
-    return kind if told and all(_TELLS.search(c) for c in told) else None
+    said = [c for c in re.split(r"[，,。.!！~～、；;\s]+", _EMOJI.sub(" ", rest)) if _FILLER.sub("", c)]
+    tells = [bool(_TELLS.search(c)) for c in said]
+    about_plan = [names_plan_term is None or names_plan_term(c) for c in said]
+    if not any(tells) or any(plan and not told for plan, told in zip(about_plan, tells, strict=True)):
+        return None  # "你好 我家孩子两岁了 托育": a plan term stands alone
+    return kind
 
 
 def without_greeting(text: str) -> str:
@@ -650,7 +665,7 @@ def is_abuse_or_spam(text: str) -> bool:
 ASK_FOR_PERSON = re.compile(
     r"转人工|转个人工|转给人工|转到人工|转接人工|人工客服|人工服务|人工坐席|人工台|找人工|要人工|接人工|叫人工|有没有人工|^人工$|"
     r"真人客服|找真人|找个真人|要真人|和真人|跟真人|找个人工|"
-    r"找个人(?=$|[，,。!！?？、]|聊|说|问|谈|处理|帮|接|解决)|找个?(工作人员|客服|人工作人员)|联系(工作人员|客服)|"
+    r"找个人(?=$|[，,。!！?？、]|聊|说|问|谈|处理|帮|接|解决)|找(个|你们|一个)?(工作人员|客服|人工作人员)|(接|转|找|叫)(一下|下)人工|别让机器(人)?回|联系(工作人员|客服)|"
     r"(跟|和|同)(人|工作人员)(说|聊|谈)|我要投诉.{0,8}(找|转|叫|要)(人|个人)|叫个?工作人员|让人来|换个人"
 )
 

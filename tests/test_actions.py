@@ -254,6 +254,10 @@ async def test_a_follow_up_asking_how_far_a_target_has_got_gets_the_2022_report_
     [
         ("2021年杭州有效发明专利拥有量是多少", "目标是多少件", "10万件"),
         ("2021年杭州数字经济核心产业增加值多少", "到2025年数字经济要做到多大", "2万亿元"),
+        # the report's sentence on patents outranks the targets' line; the line saying 人均可支配收入
+        # as written, not the one on the income gap between town and country
+        ("21年杭州有效发明专利拥有量多少件", "到2025年要达到多少件", "10万件"),
+        ("杭州城乡居民人均可支配收入2021年有多少", "那2025年的目标是多少", "8.5万元"),
     ],
 )
 async def test_a_follow_up_asking_for_the_target_after_a_report_figure_gets_the_targets_table(first, later, target):

@@ -19,6 +19,7 @@ from knowledge.understanding import (
     other_city,
     split_questions,
     told_as_past_or_policy,
+    told_chitchat_kind,
 )
 
 
@@ -740,6 +741,10 @@ def test_an_emoji_ends_a_sentence_like_a_space():
         ("谢谢啊，明白了，我周末就去社区问问装电梯的事", "thanks"),  # tells what they will do next
         ("谢谢 我去社区问问装电梯的事 要带什么材料", None),  # …and then asks
         ("3q啊 yyds 比我自己搜半天强多了", "thanks"),
+        ("行 今天就问到这 晚安啦🌙", "goodbye"),
+        ("谢谢 明天我就去街道问问具体怎么报名", "thanks"),  # what they will ask there
+        ("谢谢 去哪问", None),
+        ("懂了懂了 谢谢 下礼拜去社区问加装电梯的事", "thanks"),  # 礼拜 is no goodbye
         ("比去年好多了吗", None),
     ],
 )
@@ -749,3 +754,43 @@ def test_weather_commute_and_next_steps_are_chit_chat(text, kind):
 
 def test_asking_for_a_person_in_passing():
     assert asks_for_a_person("我这情况比较复杂，麻烦转个人工吧")
+    assert asks_for_a_person("我要投诉 找你们工作人员来 别让机器回我")
+    assert asks_for_a_person("麻烦帮我接一下人工，机器人讲不清楚")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("嗨 刚从4号线挤出来 站了一路脚都麻了", "greeting"),  # a line number and nothing asked
+        ("你好 早上送娃去托班回来 小区门口桂花开了 香得来", "greeting"),  # 托班 told in passing
+        ("谢谢 讲得挺明白的 我晚上跟家里人商量商量落户的事", "thanks"),
+        ("感谢 原来蓝领公寓是给一线工人住的 我回头跟同事说说", "thanks"),
+        ("你好 托育", None),  # a keyword asks
+        ("你好 想了解一下公租房", None),  # a wish asks
+        ("你好 我们楼装电梯的事拖了两年了", None),  # a grievance wants an answer
+        ("谢谢 托位刚满了 还有别的地方吗", None),  # a question
+        ("托班刚开学 孩子哭了一早上", None),  # no chit-chat at all
+    ],
+)
+def test_chit_chat_beside_sentences_that_only_tell(text, kind):
+    assert told_chitchat_kind(simplified(text)) == kind
+
+
+PLAN_WORDS = ("托育", "托班", "地铁", "电梯", "落户", "公租房")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("哈喽 今天地铁挤死了 好不容易到公司 先歇口气", "greeting"),  # sentences without a plan term need not tell
+        ("你好伐 今朝天气老好个 我在文化村晒太阳", "greeting"),
+        ("嗨 刚带小孩去新开的托育园看了一圈 老师人蛮好的 今天心情不错", "greeting"),  # 不错 is no thanks here
+        ("你好 停车费", None),  # nothing told: a keyword
+        ("你好 我家孩子两岁了 托育", None),  # a plan term not told
+    ],
+)
+def test_sentences_without_a_plan_term_need_not_tell_when_another_does(text, kind):
+    def names_plan_term(said: str) -> bool:
+        return any(w in said for w in PLAN_WORDS)
+
+    assert told_chitchat_kind(simplified(text), names_plan_term=names_plan_term) == kind

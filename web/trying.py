@@ -80,7 +80,7 @@ class AnswerTools:
         self.make_session = make_session
         self.engine = AnswerEngine(make_session)
         self.matcher = Matcher(self.engine)
-        self.hypothetical = Hypothetical(make_session)
+        self.hypothetical = Hypothetical(make_session, like=self.engine)
         self.lock = threading.Lock()
 
     async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
