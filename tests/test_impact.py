@@ -115,6 +115,21 @@ async def test_a_new_wording_of_the_answer_lists_every_question_the_entry_answer
     assert not any(c["takes_own_question"] for c in result["changed"])
 
 
+async def test_a_preview_after_a_save_compares_with_the_saved_answer(client: TestClient, url: str) -> None:
+    # The live answers are kept between previews (knowledge/impact.py) only while nothing changes
+    headers = await token(client)
+    lift = entry(url, LIFT)
+    first = body(lift, answer=lift.answer + "具体请咨询所在社区。")
+    result = await (await client.post(f"/api/v1/faqs/{lift.id}/impact", json=first, headers=headers)).json()
+    assert {c["question"]: c for c in result["changed"]}[LIFT]["before"]["answer"].startswith(lift.answer + "\n来源：")
+    assert (await client.put(f"/api/v1/faqs/{lift.id}", json=first, headers=headers)).status == 200
+    saved = entry(url, LIFT)
+    second = body(saved, answer=saved.answer + "也可以问所在街道。")
+    result = await (await client.post(f"/api/v1/faqs/{lift.id}/impact", json=second, headers=headers)).json()
+    before = {c["question"]: c for c in result["changed"]}[LIFT]["before"]["answer"]
+    assert before.startswith(lift.answer + "具体请咨询所在社区。\n来源：")
+
+
 async def test_an_entry_saved_twice_in_a_row_is_saved_both_times(client: TestClient, url: str) -> None:
     # The second save's impact check read clause sentences the first check's rollback had expired: 500
     headers = await token(client)
