@@ -271,17 +271,24 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         # "地铁四期哪年通车 会不会经过临平我们那": a district and words that name nothing of their own
         place = district_named(question.text) if earlier is not None else None
         only_a_place = place is not None and _names_only_common_words(without_district(question.text, place), engine)
-        if earlier is not None and (not _names_something(question.text) or is_follow_up(question.text) or only_a_place):
-            # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it;
-            # "西湖跟西溪要一起保护？具体是个啥工程": so does "具体是个啥工程"
+        if earlier is not None:
             text, reply = earlier
             answer = reply.answer if reply.cited else None
-            asked_turn = replace(
+            after_earlier = replace(
                 turn,
                 previous=text,
                 previous_answer=answer.text if answer and answer.ref else "",
                 previous_ref=(answer.ref or "") if answer else "",
             )
+            # "发明专利不是说要到10万件吗，现在有多少了": "现在有多少了" asks about the question before it;
+            # "西湖跟西溪要一起保护？具体是个啥工程": so does "具体是个啥工程"; "…有多少件？到2025年目标又是多少"
+            if (
+                not _names_something(question.text)
+                or is_follow_up(question.text)
+                or only_a_place
+                or _asks_for_the_target(question.text, after_earlier, engine)
+            ):
+                asked_turn = after_earlier
         named = district_named(question.text) if len(asked) > 1 and (turn.district or only_a_place) else None
         if named and named.rstrip("区市县") not in (turn.district or ""):
             asked_turn = replace(asked_turn, district=named)  # "那淳安呢？萧山呢": each its own district

@@ -49,7 +49,7 @@ _NEW_QUESTION = re.compile(
 # What makes a clause a question (Chinese has no question word order).
 QUESTION_WORDS = re.compile(
     r"[?？]|吗|呢|么|怎么|怎样|咋|如何|多少|几个|几年|几岁|几成|第几|哪|什么|啥|谁|是否|能不能|可不可以|可以不|"
-    r"有没有|有无|是不是|(?P<aba>[\u4e00-\u9fff])不(?P=aba)|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
+    r"有没有|有无|是不是|(?P<aba>[\u4e00-\u9fff])不(?P=aba)(?!了)|要不要|会不会|能否|行不行|管不管|给不给|算不算|够不够|多久|多长|多大|多高|多远|"
     r"请问|想问|想知道|想了解|咨询|问一下|问问|求助|帮忙|打听|干嘛|干吗|真的假的|有这回事|有这事|"
     r"伐(?![\u4e00-\u9fff])|"  # Hangzhou's "吗": "会多起来伐"
     r"(了|过|好|完|的)没有?(?![\u4e00-\u9fff])"  # "落实了没", "有装好的没"
@@ -303,7 +303,7 @@ def split_questions(text: str) -> list[Question]:
 # 火锅 and "快多了": too common in ordinary messages.
 HARM_CUE = re.compile(
     r"血|倒|晕|昏|不动|不应|不答应|不理|没反应|没动静|叫不醒|醒不过来|喘|呼吸|憋|胸|心口|心脏|冷汗|嘴(歪|唇)|说不出|"
-    r"抽|吐|白沫|烧(?!饭|菜|钱)|火(?!锅|车|爆|腿)|烟|炸(?!鸡|串|酱)|爆|漏|味|焦|电到|撞|砸|压|埋|塌|掉|摔|跌|滚|咬|蜇|叮|卷|夹|轧|"
+    r"抽|吐|白沫|烧(?!饭|菜|钱)|火(?!锅|车|爆|腿)|烟|炸(?!鸡|串|酱)|爆|漏|味|焦|电到|撞|砸|压|埋|塌(?!糊涂)|掉|摔|跌|滚|咬|蜇|叮|卷|夹|轧|"
     r"(?<!犯)困(?!了|觉)|卡|锁|出不来|"
     r"吃了(?![碗顿份口]|饭|早饭|午饭|晚饭|早餐|午餐|晚餐)|吞|喝了|误|药|毒|刀|枪|抢|偷|贼|撬|闯|跟踪|尾随|不见|找不到|丢|走失|跳|淹|冲走|洪|涨|台风|"
     r"疼|痛|紫|烫|生了|羊水|发烧|高烧|肿|过敏|救|报警|急|快(?!多了|的|点|乐)|怎么办|咋办|\d{3}|😭|😱|🆘|"
@@ -311,7 +311,7 @@ HARM_CUE = re.compile(
     # embedded in all, 163 without these words, 136 with no comparison with danger at all.
     # a stroke, choking, collapse
     r"歪|含糊|大舌头|口齿|半边|一边脸|举不起|抬不起|拿不住|动不了|听不懂|喉咙|掐|抖|哆嗦|瘫|趴|摇|醒|呛|咳|吸进|捂|"
-    r"发不出|不出声|断气|通红|发白|发青|黑洞|中暑|中署|糊涂|来不及|头都出来|起不来|哼|弯|角度|扎|钢筋|"
+    r"发不出|不出声|断气|通红|发白|发青|黑洞|中暑|中署|(?<!塌)糊涂|来不及|头都出来|起不来|哼|弯|角度|扎|钢筋|"
     # water, traffic
     r"沉|潮|卷|翻(?!新|倍|修|译|身)|船|往水里|进水|没顶|车里|"
     # someone missing, taken, followed, hurt by others; someone saying goodbye to life
@@ -525,13 +525,18 @@ def loose_chitchat_kind(text: str, *, after_answer: bool = False) -> str | None:
 _TELLS = re.compile(
     r"了(?!解)|过(?![去程渡来])|着(?![火急])|刚|才|还在|正在|原来|回来|出来|哈哈|嘿嘿|呵呵|得来|好多|蛮|挺|好不容易|"
     r"得(木佬佬|老|很|好|真|太|蛮|挺|要命|要死|不行|不得了)|天气|太阳|下雨|下雪|刮风|降温|晒|"
-    r"(回去|回头|晚上|明天|周末|等下|下午|改天|过两天)[^，,。？?\s]{0,12}(说说|商量|问问|看看|讨论|考虑|聊聊|研究|跟[^，,。？?\s]{0,6}说)|"
-    r"我得|千万|记得|(我|我们)(就|再)(去|上|到)"
+    r"(回去|回头|晚上|明天|周末|等下|下午|改天|过两天)[^，,。？?\s]{0,12}(说说|商量|问问|看看|讨论|考虑|聊聊|研究|查查|查一下|找找|打出来|准备|跟[^，,。？?\s]{0,6}说)|"
+    r"我得|千万|记得|(我|我们)(就|再)(去|上|到)|说一声|讲一声|说一下|告诉(他|她|他们|她们|大家)|"
+    # how the resident feels: "开心一整天", "他们肯定高兴"
+    r"开心|高兴|快乐|心情|幸福|舒服|爽|郁闷|无语|居然|竟然|终于|方便|不错"
 )
 # …and not a wish, which asks all the same: "你好 想了解托育", "谢谢 我要申请托位"
 _WISHES = re.compile(r"想|我要(申请|办|问|咨询|了解|知道)|请|帮我|求|麻烦(你|您)|需要|打算|能|可以")
 # …nor a grievance, which wants an answer: "你好 我们小区装电梯的事已经拖了三年了"
 _GRIEVANCE = re.compile(r"拖了|拖到|一直没|还没|迟迟|没人管|不给|不让|投诉|反映|不公平|太难|好难|没下文|没消息|没动静")
+# "跟厂里几个老乡说一声": a few, not "how many"
+_A_FEW = re.compile(r"(跟|和|同|给|带|找|约|叫)了?[^，,。？?\s]{0,4}几个")
+_DESCRIBES = re.compile(r"就是|也是|都是|就在|旁边")
 # Thanks for certain, wherever it stands (not "不错" or "有用" in a remark on the day)
 _THANKS_FOR_CERTAIN = re.compile(r"谢|感恩|感激|3q|thx|thank|辛苦(你|您|侬)", re.IGNORECASE)
 
@@ -555,13 +560,20 @@ def told_chitchat_kind(text: str, *, names_plan_term: Callable[[str], bool] | No
     else:
         return None
     rest = _without_chitchat(folded)
-    if QUESTION_WORDS.search(rest) or _WISHES.search(rest) or _GRIEVANCE.search(rest):
+    if QUESTION_WORDS.search(_A_FEW.sub("", rest)) or _WISHES.search(rest) or _GRIEVANCE.search(rest):
         return None
     said = [c for c in re.split(r"[，,。.!！~～、；;\s]+", _EMOJI.sub(" ", rest)) if _FILLER.sub("", c)]
     tells = [bool(_TELLS.search(c)) for c in said]
     about_plan = [names_plan_term is None or names_plan_term(c) for c in said]
-    if not any(tells) or any(plan and not told for plan, told in zip(about_plan, tells, strict=True)):
-        return None  # "你好 我家孩子两岁了 托育": a plan term stands alone
+    # a plan term said in a sentence that tells nothing: "你好 我家孩子两岁了 托育" asks about it; not
+    # after thanks, which restate what was answered ("多谢 积分落户主要看居住和社保年限 我回去查查"),
+    # nor a description ("楼下就是地铁站")
+    bare = [
+        plan and not told and kind == "greeting" and not _DESCRIBES.search(c)
+        for c, plan, told in zip(said, about_plan, tells, strict=True)
+    ]
+    if not any(tells) or any(bare):
+        return None
     return kind
 
 

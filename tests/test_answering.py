@@ -326,3 +326,18 @@ def test_whether_something_exists_now_is_answered_from_the_report(engine: Answer
 
     replies = decide(Turn(text="蓝领公寓现在有现成的吗"), engine)
     assert [r.answer.clause_ref for r in replies if r.answer] == ["2022报告·民生保障"]
+
+
+@pytest.mark.parametrize(
+    ("message", "target"),
+    [
+        ("杭州现在有效发明专利有多少件？到2025年目标又是多少", "10万件"),
+        ("托位现在有多少 2025年目标是多少", "4.6"),
+    ],
+)
+def test_a_report_figure_and_its_target_asked_together_get_both(engine: AnswerEngine, message, target):
+    from actions.steps import Turn, decide
+
+    replies = decide(Turn(text=message), engine)
+    assert replies[0].answer.clause_ref.startswith("2022报告")
+    assert replies[1].answer.clause_ref == "主要目标" and target in replies[1].answer.text

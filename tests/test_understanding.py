@@ -785,6 +785,11 @@ PLAN_WORDS = ("托育", "托班", "地铁", "电梯", "落户", "公租房")
         ("哈喽 今天地铁挤死了 好不容易到公司 先歇口气", "greeting"),  # sentences without a plan term need not tell
         ("你好伐 今朝天气老好个 我在文化村晒太阳", "greeting"),
         ("嗨 刚带小孩去新开的托育园看了一圈 老师人蛮好的 今天心情不错", "greeting"),  # 不错 is no thanks here
+        ("早上好 今天坐地铁居然有座位 开心", "greeting"),  # a feeling tells
+        ("你好 我们刚搬进新小区 楼下就是地铁站 蛮方便的", "greeting"),  # a description
+        ("多谢 晓得了 落户主要看社保年限 我回去查查记录", "thanks"),  # thanks restate the answer
+        ("谢谢 公租房这事我跟几个同事说一声", "thanks"),  # 几个: a few
+        ("你好 今天天气真好 小区电梯装好了 老人高兴得不得了", "greeting"),  # 得不得了 asks nothing
         ("你好 停车费", None),  # nothing told: a keyword
         ("你好 我家孩子两岁了 托育", None),  # a plan term not told
     ],
@@ -794,3 +799,10 @@ def test_sentences_without_a_plan_term_need_not_tell_when_another_does(text, kin
         return any(w in said for w in PLAN_WORDS)
 
     assert told_chitchat_kind(simplified(text), names_plan_term=names_plan_term) == kind
+
+
+def test_a_traffic_jam_is_no_sign_of_harm():
+    from knowledge.understanding import HARM_CUE
+
+    assert not HARM_CUE.search("周末去植物园玩了一圈 回来路上堵得一塌糊涂")
+    assert HARM_CUE.search("我爸突然说话糊涂了")
