@@ -322,10 +322,11 @@ HARM_CUE = re.compile(
     r"楼顶|天台|顶楼|往下看|挂在外"
 )
 # A cry that is a figure of speech: "救命 房租要把我压垮了", "今天热得要命 …吃出一身汗" (unless
-# something else in the message tells of harm: "热死了 我爸中暑晕过去了")
+# something else in the message tells of harm: "热死了 我爸中暑晕过去了"). Harm itself is figurative
+# only when exaggerated: "房租一交我直接心梗了", not "我爸上班的时候晕倒了".
 _FIGURATIVE = re.compile(
     r"(房租|房价|房贷|租金|工资|物价|学费|彩礼|钱|作业|考试|加班|上班|工作|生活|日子)[^，,。？?\s]{0,8}"
-    r"(压垮|压死|愁死|逼死|累死|穷死|要命|要死|心梗|吐血|晕倒|晕过去|昏过去)了?|"
+    r"((压垮|压死|愁死|逼死|累死|穷死|要命|要死)|(直接|差点|快要?|都要|简直)(心梗|吐血|晕倒|晕过去|昏过去))了?|"
     r"(热|冷|累|忙|贵|穷|饿|困|烦|吵|挤|堵|晒)(得|死)?要(命|死|爆炸|炸了|疯|化了|融化|中暑)|(热|冷|累|忙|贵|穷|烦|饿)死(我)?了"
 )
 _CRY = re.compile(r"救命(啊|呀|哇)?|要命|要死")

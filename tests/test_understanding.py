@@ -815,3 +815,12 @@ def test_a_room_number_is_no_emergency_number():
 
     assert not HARM_CUE.search("我住3幢502 想问公租房")
     assert HARM_CUE.search("打了120还没到")
+
+
+@pytest.mark.parametrize("text", ["我爸上班的时候晕倒了", "工作的时候突然晕倒了", "我妈在上班吐血了"])
+def test_harm_beside_a_word_of_work_or_money_is_still_an_emergency(text):
+    assert is_emergency(text)  # only "我直接心梗了", "差点吐血" exaggerate
+
+
+def test_harm_that_exaggerates_a_bill_is_a_figure_of_speech():
+    assert told_as_past_or_policy("这个月房租一交我直接心梗了😂 杭州有啥便宜的早饭店")
