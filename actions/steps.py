@@ -62,6 +62,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    is_unreadable,
     loose_chitchat_kind,
     only_refers,
     other_city,
@@ -202,10 +203,13 @@ def chose_topic(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 def emergency(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """Someone in danger now: by the pattern list, else by meaning (knowledge/emergency.py)."""
     text = turn.text
-    if is_emergency(text) or (
-        danger.worth_comparing(text) and danger.judge(engine.nearest_emergency_examples(text=text))
-    ):
-        return [Reply("emergency", response="utter_emergency")]
+    # an insult is no emergency by meaning ("…破机器人…脑子搭牢了是伐，贼骨头！"); only by the list
+    by_meaning = not is_abuse_or_spam(text) and danger.worth_comparing(text)
+    if is_emergency(text) or (by_meaning and danger.judge(engine.nearest_emergency_examples(text=text))):
+        replies = [Reply("emergency", response="utter_emergency")]
+        if is_manipulation(text):  # "救命！孩子走丢了，快帮我查…所有家长手机号": 110 now, and no one's data
+            replies.append(Reply("refused", response="utter_refused"))
+        return replies
     return None
 
 
@@ -250,6 +254,14 @@ def refused(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         return [Reply("refused", response="utter_refused")]
     if is_abuse_or_spam(turn.text):
         return [Reply("refused", response="utter_decline_abuse")]
+    return None
+
+
+def unreadable(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """Nothing to read: only punctuation and emoji ("？？？！！！。。。"), or words stirred together
+    ("房电梯托不育的的了吗公呢申吗租吧"). Not covered, whatever its characters would match."""
+    if is_unreadable(turn.text):
+        return [Reply("not_covered", response="utter_not_covered")]
     return None
 
 
@@ -448,7 +460,8 @@ MESSAGE_STEPS: list[MessageStep] = [
     handoff,
     refused,
     foreign_language,
-    chitchat,
+    chitchat,  # before unreadable: "👍👍" thanks
+    unreadable,
     more,
     figures_again,
     questions,
