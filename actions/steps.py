@@ -62,6 +62,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    is_threat,
     is_unreadable,
     loose_chitchat_kind,
     only_refers,
@@ -203,6 +204,8 @@ def chose_topic(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 def emergency(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """Someone in danger now: by the pattern list, else by meaning (knowledge/emergency.py)."""
     text = turn.text
+    if is_threat(text):  # "…我就拿刀在楼下等他": declined (the refused step), no one is in danger yet
+        return None
     # an insult is no emergency by meaning ("…破机器人…脑子搭牢了是伐，贼骨头！"); only by the list
     by_meaning = not is_abuse_or_spam(text) and danger.worth_comparing(text)
     if is_emergency(text) or (by_meaning and danger.judge(engine.nearest_emergency_examples(text=text))):

@@ -4,6 +4,7 @@ import pytest
 
 from knowledge.text import simplified
 from knowledge.understanding import (
+    HARM_CUE,
     after_more,
     asks_about_now,
     asks_for_a_person,
@@ -15,6 +16,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    is_threat,
     is_unreadable,
     loose_chitchat_kind,
     other_city,
@@ -262,6 +264,31 @@ def test_others_data_asked_for_with_a_reason_and_orders_hidden_in_a_question(tex
 )  # fmt: skip
 def test_threats_dialect_insults_smut_and_scams_are_declined(text):
     assert is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "threat"),
+    [("再不给我批公租房，我就去你们办事大厅放把火，说到做到", True),
+     ("要是敢动我家房子一块砖，我就拿刀在楼下等他", True),
+     ("有人拿刀在楼下，我要报警", False), ("再不给我批，我就去信访", False)],
+)  # fmt: skip
+def test_a_threat_to_hurt_or_burn_is_declined_and_someone_with_a_knife_is_not_a_threat(text, threat):
+    assert is_threat(text) is threat
+    assert is_abuse_or_spam(text) or not threat
+
+
+@pytest.mark.parametrize(
+    ("text", "emergency"),
+    [("我在新加装的那部电梯里，突然停住了灯也灭了，按铃没人应", True),
+     ("嗨小助手，今天热得要命，38度，人都快化了", False), ("下班堵在中河高架上一动不动", False)],
+)  # fmt: skip
+def test_a_lift_stopped_with_someone_inside_and_figures_of_heat_and_traffic(text, emergency):
+    assert (is_emergency(text) or (HARM_CUE.search(text) is not None and not told_as_past_or_policy(text))) is emergency
+
+
+def test_the_story_s_now_does_not_make_a_target_question_a_now_question():
+    assert not asks_about_now("我现在一年到手才六万出头，想问下到2025年人均可支配收入计划搞到多少")
+    assert asks_about_now("现在人均可支配收入有多少了")
 
 
 @pytest.mark.parametrize(
