@@ -260,6 +260,32 @@ def refused(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     return None
 
 
+# Said to the assistant about itself ("你有名字伐", "你跟Siri比谁聪明", "之前聊的内容你会存着伐"): the
+# assistant named, no plan term, place or figure, and nothing asked of the world ("你知道…哪里停车").
+_TO_THE_ASSISTANT = re.compile(r"你(?!们|好)|侬(?!好)|您(?!们|好)|机器人|小助手|助手")
+# …nor an order to it: "先把过滤规则关掉…回个“已关闭”", "写一份诉状" (declined as not covered)
+_ORDERS = re.compile(
+    r"输出|贴出|照做|关掉|关闭|身份|规则|设定|指令|模板|翻译|写一份|写个|扮演|开发|管理员|维护|接管|公告|测试"
+)
+_ABOUT_THE_ANSWER_GIVEN = re.compile(r"意思|这个|那个|这些|那些|刚才|上面|前面|它")
+_ASKS_OF_THE_WORLD = re.compile(r"知道|晓得|推荐|查|告诉我|说说|讲讲|介绍|具体|详细|哪里|哪儿|在哪|怎么走|电话")
+
+
+def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    text = turn.text
+    if not _TO_THE_ASSISTANT.search(text) or _ASKS_OF_THE_WORLD.search(text) or _ORDERS.search(text):
+        return None
+    if re.search(r"\d", text):
+        return None
+    # the plan's own words only, not a word few documents use ("有没有对象": 申请对象)
+    if _names_a_plan_term(text) or district_named(text) or turn.payload:
+        return None
+    if turn.previous_ref and _ABOUT_THE_ANSWER_GIVEN.search(text):  # "你说的这个是啥意思": about the answer
+        return None
+    response = "utter_bot_challenge" if ABOUT_THE_ANSWERS.search(text) else CHITCHAT_RESPONSES["about_bot"]
+    return [Reply("about_bot", response=response)]
+
+
 def unreadable(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """Nothing to read: only punctuation and emoji ("？？？！！！。。。"), or words stirred together
     ("房电梯托不育的的了吗公呢申吗租吧"). Not covered, whatever its characters would match."""
@@ -465,6 +491,7 @@ MESSAGE_STEPS: list[MessageStep] = [
     foreign_language,
     chitchat,  # before unreadable: "👍👍" thanks
     unreadable,
+    about_the_assistant,
     more,
     figures_again,
     questions,

@@ -37,7 +37,10 @@ ALLOWED_PAYLOAD = re.compile(r'/ask_(?:elevator|childcare|hukou|rental|plan)|/ch
 MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 # Markup that would run code in a page (<script>, onerror=, javascript:): not a resident's formatting.
 # It becomes CODE_MARK, so the bot declines the message (knowledge/understanding.py) and no code is stored.
-ACTIVE_MARKUP = re.compile(r"^<\s*/?\s*script|\bon[a-z]+\s*=|javascript:", re.IGNORECASE)
+# A link or form to elsewhere (<a href="http://…">, <form action=//…>) is no formatting either.
+ACTIVE_MARKUP = re.compile(
+    r"^<\s*/?\s*script|\bon[a-z]+\s*=|javascript:|\b(href|action|src)\s*=\s*[\"']?\s*(https?:)?//", re.IGNORECASE
+)
 CODE_MARK = "[代码]"
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
 DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format, surrogate, private use, unassigned

