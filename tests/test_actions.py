@@ -1150,3 +1150,8 @@ async def test_meals_for_old_people_in_everyday_words_get_the_six_haves_of_every
 async def test_questions_about_the_assistant_itself(text, step):
     messages, _ = await run(tracker(user(text, "out_of_scope", confidence=0.6)))
     assert [m["custom"]["step"] for m in messages] == [step]
+
+
+async def test_a_question_about_what_the_assistant_said_is_no_question_about_the_assistant():
+    messages, _ = await run(tracker(user("你说的八大行动是哪八个", "follow_up", confidence=0.6)))
+    assert [m["custom"]["step"] for m in messages] != ["about_bot"]
