@@ -57,6 +57,7 @@ from knowledge.understanding import (
     chitchat_kind,
     count_districts,
     district_named,
+    greets_anywhere,
     is_abuse_or_spam,
     is_emergency,
     is_follow_up,
@@ -275,6 +276,8 @@ _ASKS_OF_THE_WORLD = re.compile(r"知道|晓得|推荐|查|告诉我|说说|讲�
 def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     text = turn.text
     if not _TO_THE_ASSISTANT.search(text) or _ASKS_OF_THE_WORLD.search(text) or _ORDERS.search(text):
+        return None
+    if greets_anywhere(text):  # "…来跟你说声嗨": a greeting the chit-chat step could not place
         return None
     if re.search(r"\d", text):
         return None
