@@ -268,7 +268,7 @@ _TO_THE_ASSISTANT = re.compile(r"你(?!们|好)|侬(?!好)|您(?!们|好)|机器
 _ORDERS = re.compile(
     r"输出|贴出|照做|关掉|关闭|身份|规则|设定|指令|模板|翻译|写一份|写个|扮演|开发|管理员|维护|接管|公告|测试"
 )
-_QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
+_QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向照按])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
 _ABOUT_THE_ANSWER_GIVEN = re.compile(r"意思|这个|那个|这些|那些|刚才|上面|前面|它")
 _ASKS_OF_THE_WORLD = re.compile(r"知道|晓得|推荐|查|告诉我|说说|讲讲|介绍|具体|详细|哪里|哪儿|在哪|怎么走|电话")
 
