@@ -270,7 +270,9 @@ _ORDERS = re.compile(
 )
 _QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向照按])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
 _ABOUT_THE_ANSWER_GIVEN = re.compile(r"意思|这个|那个|这些|那些|刚才|上面|前面|它")
-_ASKS_OF_THE_WORLD = re.compile(r"知道|晓得|推荐|查|告诉我|说说|讲讲|介绍|具体|详细|哪里|哪儿|在哪|怎么走|电话")
+_ASKS_OF_THE_WORLD = re.compile(
+    r"知道|晓得|推荐|查|告诉我|说说|讲讲|介绍|具体|详细|哪里|哪儿|在哪|怎么|如何|咋|为什么|多少|几点|什么时候|你觉得|你认为|办理|申请|电话"
+)
 
 
 def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:

@@ -1155,3 +1155,9 @@ async def test_questions_about_the_assistant_itself(text, step):
 async def test_a_question_about_what_the_assistant_said_is_no_question_about_the_assistant():
     messages, _ = await run(tracker(user("你说的八大行动是哪八个", "follow_up", confidence=0.6)))
     assert [m["custom"]["step"] for m in messages] != ["about_bot"]
+
+
+@pytest.mark.parametrize("text", ["我想问你一下社保断缴怎么办", "你觉得我该买房还是租房", "你们几点下班"])
+async def test_a_question_about_the_world_put_to_the_assistant_is_no_question_about_it(text):
+    messages, _ = await run(tracker(user(text, "out_of_scope", confidence=0.6)))
+    assert "about_bot" not in [m["custom"]["step"] for m in messages]
