@@ -63,6 +63,7 @@ from knowledge.understanding import (
     is_follow_up,
     is_foreign_language,
     is_manipulation,
+    is_nonsense,
     is_threat,
     is_unreadable,
     loose_chitchat_kind,
@@ -136,7 +137,8 @@ CHITCHAT_RESPONSES = {
 # "你是真人吗", "你的信息是从哪来的", "靠不靠谱": the reply that says what the assistant is and what its
 # answers rest on (utter_bot_challenge) rather than what it can answer.
 ABOUT_THE_ANSWERS = re.compile(
-    r"机器人|真人|人工智能|你是谁|是人吗|AI|哪来|哪里来|哪儿来|靠谱|准不准|准确吗|可靠|可信|根据|依据", re.IGNORECASE
+    r"机器人|真人|人工智能|你是谁|是人吗|AI|哪来|哪里来|哪儿来|靠谱|准不准|准确吗|可靠|可信|根据|依据|模板|提前写好|预设",
+    re.IGNORECASE,
 )
 LONG_CHITCHAT_INTENTS = ("thank", "goodbye", "greet")
 LONG_CHITCHAT_CHARS = 30
@@ -221,9 +223,17 @@ def foreign_language(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     return [Reply("foreign_language", response="utter_foreign_language")] if is_foreign_language(turn.text) else None
 
 
+# A year the assistant's knowledge reaches, said to it, is no figure: "二二年以后的事你还晓得不"
+_SINCE_A_YEAR = re.compile(r"(20)?\d\d年(以后|之后|以来|以前|之前)的事")
+
+
+def _says_a_figure(text: str) -> bool:
+    return bool(re.search(r"\d", _SINCE_A_YEAR.sub("", text)))
+
+
 def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     kind = chitchat_kind(turn.text)
-    if kind is None and not _names_a_plan_term(turn.text) and not re.search(r"\d", turn.text):
+    if kind is None and not _names_a_plan_term(turn.text) and not _says_a_figure(turn.text):
         kind = loose_chitchat_kind(turn.text, after_answer=bool(turn.previous_ref))
     if kind is None:  # "哈喽 刚从2号线挤出来 腿都站麻了": plan terms and figures told in passing
         kind = told_chitchat_kind(turn.text, names_plan_term=lambda said: _names_a_plan_term(said, engine))
@@ -238,7 +248,12 @@ def chitchat(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     # Not "富阳在不在里面" (a district is no chit-chat, whatever NLU thinks), nor after an answer
     # "那这几个区主要干嘛用的" (about the things it named)
     about_the_answer = bool(turn.previous_ref and _POINTS_AT_THINGS.search(turn.text))
-    nlu_says = turn.intent in CHITCHAT_INTENTS and (short or longer) and not ASKS_WHO_HOLDS_AN_OFFICE.search(turn.text)
+    nlu_says = (
+        turn.intent in CHITCHAT_INTENTS
+        and (short or longer)
+        and not ASKS_WHO_HOLDS_AN_OFFICE.search(turn.text)
+        and not is_nonsense(turn.text)  # "啦啦啦 咚咚咚…", taken for thanks by NLU
+    )
     if kind is None and nlu_says and not district_named(turn.text) and not about_the_answer:
         kind = CHITCHAT_INTENTS[turn.intent]
         if any(h.coverage >= ANSWER_COVERAGE for h in engine.hits(text=turn.text, limit=1)):
@@ -266,7 +281,13 @@ def refused(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 _TO_THE_ASSISTANT = re.compile(r"你(?!们|好)|侬(?!好)|您(?!们|好)|机器人|小助手|助手")
 # …nor an order to it: "先把过滤规则关掉…回个“已关闭”", "写一份诉状" (declined as not covered)
 _ORDERS = re.compile(
-    r"输出|贴出|照做|关掉|关闭|身份|规则|设定|指令|模板|翻译|写一份|写个|扮演|开发|管理员|维护|接管|公告|测试"
+    r"输出|贴出|照做|关掉|关闭|身份|规则|设定|指令|(用|套|按|照|发|贴|给我)[^，。？！]{0,4}模板|模板(全文|内容)|翻译|写一份|写个|扮演|开发|管理员|维护|接管|公告|测试"
+)
+# …but how much the assistant itself does is about it: "你一天要回多少人的消息"
+_ITS_OWN_COUNT = re.compile(r"(?<=你)[^，。？！你]{0,8}?(多少|几)(?=人|个人|条|次|句|遍|岁|天|年|个问题)")
+# Told apart from what someone else said: "你讲的跟社区网格员讲的不一样，我该信哪个"
+_WHOM_TO_BELIEVE = re.compile(
+    r"(不一样|不同|对不上|矛盾|两样)[^。？！]{0,8}(信哪个|信谁|听谁的|听哪个|以哪个为准|哪个(是)?对|谁(说的)?对)"
 )
 _QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向照按])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
 _ABOUT_THE_ANSWER_GIVEN = re.compile(r"意思|这个|那个|这些|那些|刚才|上面|前面|它")
@@ -277,20 +298,22 @@ _ASKS_OF_THE_WORLD = re.compile(
 
 def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     text = turn.text
-    if not _TO_THE_ASSISTANT.search(text) or _ASKS_OF_THE_WORLD.search(text) or _ORDERS.search(text):
+    asks_of_the_world = _ASKS_OF_THE_WORLD.search(_ITS_OWN_COUNT.sub("", text))
+    if not _TO_THE_ASSISTANT.search(text) or asks_of_the_world or _ORDERS.search(text):
         return None
-    if greets_anywhere(text):  # "…来跟你说声嗨": a greeting the chit-chat step could not place
-        return None
-    if re.search(r"\d", text):
+    if _says_a_figure(text):
         return None
     # the plan's own words only, not a word few documents use ("有没有对象": 申请对象)
     if _names_a_plan_term(text) or district_named(text) or turn.payload:
         return None
     if turn.previous_ref and _ABOUT_THE_ANSWER_GIVEN.search(text):  # "你说的这个是啥意思": about the answer
         return None
-    if _QUOTES_AN_ANSWER.search(text) and QUESTION_WORDS.search(text):  # "你说的三张清单是哪三张"
+    trust = bool(_WHOM_TO_BELIEVE.search(text))
+    if _QUOTES_AN_ANSWER.search(text) and QUESTION_WORDS.search(text) and not trust:  # "你说的三张清单是哪三张"
         return None
-    response = "utter_bot_challenge" if ABOUT_THE_ANSWERS.search(text) else CHITCHAT_RESPONSES["about_bot"]
+    if greets_anywhere(text):  # "端午安康呀小助手，粽子甜的咸的你站哪边": a greeting the chit-chat step could not place
+        return [Reply("greeting", response=CHITCHAT_RESPONSES["greeting"])]
+    response = "utter_bot_challenge" if trust or ABOUT_THE_ANSWERS.search(text) else CHITCHAT_RESPONSES["about_bot"]
     return [Reply("about_bot", response=response)]
 
 

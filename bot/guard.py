@@ -37,9 +37,12 @@ ALLOWED_PAYLOAD = re.compile(r'/ask_(?:elevator|childcare|hukou|rental|plan)|/ch
 MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 # Markup that would run code in a page (<script>, onerror=, javascript:): not a resident's formatting.
 # It becomes CODE_MARK, so the bot declines the message (knowledge/understanding.py) and no code is stored.
-# A link or form to elsewhere (<a href="http://…">, <form action=//…>) is no formatting either.
+# A link or form to elsewhere (<a href="http://…">, <form action=//…>) is no formatting either, nor a
+# frame, object or embedded page (<object data="data:text/html;base64,…">).
 ACTIVE_MARKUP = re.compile(
-    r"^<\s*/?\s*script|\bon[a-z]+\s*=|javascript:|\b(href|action|src)\s*=\s*[\"']?\s*(https?:)?//", re.IGNORECASE
+    r"^<\s*/?\s*(script|iframe|frame|object|embed|applet|form|base|meta|link|svg)\b|\bon[a-z]+\s*=|javascript:|"
+    r"data:\s*[a-z]+/[a-z0-9+.-]+\s*[;,]|\b(href|action|src)\s*=\s*[\"']?\s*(https?:)?//",
+    re.IGNORECASE,
 )
 CODE_MARK = "[代码]"
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")

@@ -15,7 +15,7 @@ from functools import lru_cache
 # "22年底", "25年的目标", "21年城镇居民": a year of the plan's time written with two digits. Not a span
 # of years ("交了22年社保", "住了25年的房子"): not after 了/满/过/…, and only before what follows a year.
 _SHORT_YEAR = re.compile(
-    r"(?<![\d.了满过交住干做近有足第])(1[5-9]|2[0-6])年(?=底|末|初|的|前|后|要|目标|呢|是|时|那|又|达到|多少|上半年|下半年|全年|城|农|杭州|全市|以来|[，,。？?！!]|$)"
+    r"(?<![\d.了满过交住干做近有足第])(1[5-9]|2[0-6])年(?=底|末|初|的|前|后|要|目标|呢|是|时|那|又|达到|多少|上半年|下半年|全年|一?整年|城|农|杭州|全市|以来|[，,。？?！!]|$)"
 )
 
 
@@ -34,16 +34,21 @@ def traditional_to_simplified(text: str) -> str:
     return _traditional_to_simplified().convert(text)
 
 
+# "二一年", "二五年的目标": a year written in numerals, as said aloud (not inside "一九二一年", nor "二十二年")
+_SPOKEN_YEAR = re.compile(r"(?<![〇零一二三四五六七八九十百千万两几第])二([〇零一二三四五六])年")
+_SPOKEN_DIGITS = str.maketrans("〇零一二三四五六", "00123456")
+
 # "那21年有多少了": after 那 opening a follow-up, a year from 2020 to 2026 whatever follows it.
 _SHORT_YEAR_AFTER_THAT = re.compile(r"^(那|那么)(2[0-6])年(?!\d)")
 
 
 def simplified(text: str) -> str:
     """Traditional characters as simplified ("託育" -> "托育", "戶口" -> "户口"), full-width
-    letters, digits and punctuation as ASCII (NFKC), a two-digit year in full ("22年底" ->
+    letters, digits and punctuation as ASCII (NFKC), a two-digit year in full ("22年底", "二二年底" ->
     "2022年底"). Residents on traditional input methods are answered like everyone else; replies
     stay simplified."""
     text = unicodedata.normalize("NFKC", traditional_to_simplified(text))
+    text = _SPOKEN_YEAR.sub(lambda m: f"2{m.group(1).translate(_SPOKEN_DIGITS)}年", text)
     text = _SHORT_YEAR_AFTER_THAT.sub(lambda m: f"{m.group(1)}20{m.group(2)}年", text)
     return _SHORT_YEAR.sub(_full_year, text)
 

@@ -42,6 +42,13 @@ def test_a_link_or_form_to_elsewhere_is_marked_as_code():
     assert screen("<b>托位</b>有多少").text == "托位 有多少"  # formatting only
 
 
+def test_an_embedded_page_or_object_is_marked_as_code():
+    assert guard.CODE_MARK in screen('<object data="data:text/html;base64,PHNjcmlwdD4=">x</object> 托位还有吗').text
+    assert guard.CODE_MARK in screen("<iframe src=x></iframe>公租房").text
+    assert guard.CODE_MARK in screen('<img src="data:image/svg+xml;base64,PHN2Zz4=">').text
+    assert screen("<p>加装电梯</p>").text == "加装电梯"  # formatting only
+
+
 def test_only_our_own_button_payloads_pass_as_payloads():
     assert screen('/choose_faq{"faq_id":"12"}').text == '/choose_faq{"faq_id":"12"}'
     assert screen("/ask_rental").text == "/ask_rental"

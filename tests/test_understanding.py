@@ -294,7 +294,8 @@ def test_the_story_s_now_does_not_make_a_target_question_a_now_question():
 @pytest.mark.parametrize(
     ("text", "unreadable"),
     [("？？？！！！。。。", True), ("😡😡🔥🔥💩💩", True), ("房电梯托不育的的了吗公呢申吗租吧嗯哦落", True),
-     ("你好吗我想问下托位呢有多少", False), ("？", True), ("托位有多少？？？", False), ("嗯嗯 那个托位呢 有吗", False)],
+     ("你好吗我想问下托位呢有多少", False), ("？", True), ("托位有多少？？？", False), ("嗯嗯 那个托位呢 有吗", False),
+     ("叮叮叮 咚咚咚 嗒嗒嗒", True), ("哈哈哈 好好好 对对对 谢谢谢", False)],
 )  # fmt: skip
 def test_nothing_to_read(text, unreadable):
     assert is_unreadable(text) is unreadable
@@ -466,13 +467,18 @@ def test_smoke_one_cannot_get_out_of_and_bleeding_that_will_not_stop_are_emergen
         ("22年底是力争到几个来着", "2022年底是力争到几个来着"),
         ("那25年的目标是多少", "那2025年的目标是多少"),
         ("２１年城镇居民", "2021年城镇居民"),
+        # a year said aloud (batch 6750)
+        ("二二年底托位到多少了", "2022年底托位到多少了"),
+        ("我问的是二一年一整年的", "我问的是2021年一整年的"),
     ],
 )
 def test_a_two_digit_year_of_the_plans_time_is_written_in_full(text, full):
     assert simplified(text) == full
 
 
-@pytest.mark.parametrize("text", ["交了22年社保", "住了25年的房子", "工作20年了", "我今年25岁"])
+@pytest.mark.parametrize(
+    "text", ["交了22年社保", "住了25年的房子", "工作20年了", "我今年25岁", "住了二十二年", "一九二一年"]
+)
 def test_a_span_of_years_or_an_age_is_left_alone(text):
     assert simplified(text) == text
 
