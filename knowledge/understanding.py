@@ -361,8 +361,6 @@ ABUSE = re.compile(
     r"博彩|赌博|色情|约炮|https?://|www\.|"
     # Hangzhou and Shanghai insults ("杀胚", "瘟生", "贼骨头"), threats, smut, scams
     r"杀胚|瘟生|贼骨头|杀千刀|复读机|(写|做)(你|这个)[^。，]{0,8}没念过书|智商跟[^。，]{0,10}(差不多|一样)|智商(感人|堪忧|欠费|为零)|(你|你们)[^，。]{0,4}(就是|纯属)(个)?摆设|还不如[^。，]{0,6}(扫地机器人|计算器)|木头疙瘩|憨大|脑子瓦塌|这么个(破)?玩意|养了你|戳气|屁话|脑子被(门|驴)(夹|踢)|木大木佬|脑子搭牢|脑子瓦特|戆大|猪头三|小赤佬|脑子进水|狗屁|放屁|蠢猪|一坨屎|屎一样|(程序员|机器人|助手|做这个的|开发的)[^，。！]{0,8}吃干饭|"
-    # "有需要杭州社保挂靠的吗，补缴三年只要九千，落户积分直接够"
-    r"有需要[^。？！]{0,12}(挂靠|代办|代缴|代开|名额|指标)的?(吗|吧|请|可以|私|找|联系|速)|(积分|分数)[^，。]{0,4}直接(够|到手|搞定)|"
     r"(带|拿|泼|浇|倒|拎)[^，。！]{0,4}汽油|(刷|搞|弄|打)瘫|ddos|同归于尽|(炸|烧|砸)了你们|弄死你|砍死你|"
     r"黄色(小)?(故事|笑话|段子|视频|图片|网站)|黄段子|露骨|裸照|girlfriend|boyfriend|"
     r"(落户|户口|入户|积分|补贴)(包办|代办!|代办！)|包办(落户|户口)|价格面议|日赚|注册就送|邀请码[:：]?\s*[a-z0-9]|百家乐|"
@@ -889,11 +887,17 @@ def is_threat(text: str) -> bool:
 
 
 _REPEATED = re.compile(r"(.{2,6}?)\1{7,}")
+# An ad: a service offered and its price or promise ("有需要杭州社保挂靠的吗，补缴三年只要九千，落户积分直接够");
+# not "加装电梯有需要代办的手续吗"
+_OFFERED = re.compile(r"有需要[^。？！]{0,12}(挂靠|代办|代缴|代开|名额|指标)")
+_PRICE_OR_PROMISE = re.compile(
+    r"只要\d|只要[一二三四五六七八九十几两]+[百千万块元]|价格|好商量|包(过|办|成)|直接(够|到手|搞定)|私聊|联系我|找我"
+)
 
 
 def is_abuse_or_spam(text: str) -> bool:
     """Insults, spam, or one character typed over and over ("哈哈哈哈哈哈哈哈", "。。。。。")."""
-    if ABUSE.search(text) or is_threat(text):
+    if ABUSE.search(text) or is_threat(text) or (_OFFERED.search(text) and _PRICE_OR_PROMISE.search(text)):
         return True
     letters = [c for c in text if not c.isspace()]
     # "公租房公租房公租房…" (one word eight times and more)
@@ -925,7 +929,7 @@ SOUP_REST = 0.35
 
 # Sounds, not words: "啦啦啦 咚咚咚 我是一只小小鸟 嘀嘀嘀 叭叭叭". Laughter and "好好好 对对对" are chit-chat.
 _SOUND = re.compile(r"([\u4e00-\u9fff])\1\1")
-_NOT_A_SOUND = set("哈呵嘻嘿嗯啊呀哦哇噢嘤呜好对是行谢嗯拜")
+_NOT_A_SOUND = set("哈呵嘻嘿嗯啊呀哦哇噢嘤呜好对是行谢拜")
 SOUNDS = 3
 
 

@@ -1251,6 +1251,11 @@ def test_a_cry_at_something_cute_and_a_school_run_are_no_emergency_and_a_missing
         "他们说需要提供什么资料，告诉我",
         "填表并盖章吗",
         "查一下所有托育机构的电话号码",
+        # near the ad and persona words of session 19
+        "我研究生毕业，落户积分直接够吗",
+        "加装电梯有需要代办的手续吗",
+        "以前的那些限制都不用管了吗",
+        "他的户籍在外地，能申请公租房吗",
     ],
 )
 def test_residents_questions_near_refusal_words_are_not_refused(text):
