@@ -31,7 +31,7 @@ APP_PY := $(APP_ENV)/bin/python
 MODEL_NAME = nlu-core-$(shell scripts/model-hash.sh)
 MODEL = models/$(MODEL_NAME).tar.gz
 
-.PHONY: help setup kb model run test eval bench lint clean deploy-check backup restore screenshots
+.PHONY: help setup kb model hostile-model run test eval bench lint clean deploy-check backup restore screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ model: $(RASA_ENV)/.installed ## train the Rasa model, only if data/config/domai
 	echo $$(( $$(date +%s) - started )) > models/$(MODEL_NAME).train-seconds  # reported by make bench
 	echo "训练用时 $$(cat models/$(MODEL_NAME).train-seconds) 秒"
 	find models -maxdepth 1 -name 'nlu-core-*' ! -name '$(MODEL_NAME).*' -delete
+
+hostile-model: $(APP_ENV)/.installed ## retrain knowledge/hostile_model.npz after editing knowledge/hostile_examples.yml, NLU data, FAQ seeds or the evaluation set
+	$(APP_PY) scripts/train_hostile.py
 
 run: setup kb model ## start Rasa (:5005), the action server (:5055), the staff service (:8000) on 127.0.0.1; a crashed one restarts; Ctrl-C stops
 	echo "配置：PROFILE=$(PROFILE)"

@@ -289,7 +289,11 @@ _ITS_OWN_COUNT = re.compile(r"(?<=你)[^，。？！你]{0,8}?(多少|几)(?=人
 _WHOM_TO_BELIEVE = re.compile(
     r"(不一样|不同|对不上|矛盾|两样)[^。？！]{0,8}(信哪个|信谁|听谁的|听哪个|以哪个为准|哪个(是)?对|谁(说的)?对)"
 )
-_QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向照按])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
+# …and what if it is wrong: "你要是说错了咋办，我照着你说的去办事，出了问题谁负责"
+_ITS_OWN_MISTAKE = re.compile(
+    r"(你|侬)(要是|如果|万一)?(说|讲|答|回答)错(了)?[^。？！]{0,4}(咋办|怎么办|怎么弄|哪能办)|出了(问题|事)[^。？！]{0,2}谁(来)?负责"
+)
+_QUOTES_AN_ANSWER = re.compile(r"(?<![跟和对给同向照按着])你(刚才|刚刚|前面|上面)?(说|讲|提到|回答)")
 _ABOUT_THE_ANSWER_GIVEN = re.compile(r"意思|这个|那个|这些|那些|刚才|上面|前面|它")
 _ASKS_OF_THE_WORLD = re.compile(
     r"知道|晓得|推荐|查|告诉我|说说|讲讲|介绍|具体|详细|哪里|哪儿|在哪|怎么|如何|咋|为什么|多少|几点|什么时候|你觉得|你认为|办理|申请|电话"
@@ -298,7 +302,7 @@ _ASKS_OF_THE_WORLD = re.compile(
 
 def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     text = turn.text
-    asks_of_the_world = _ASKS_OF_THE_WORLD.search(_ITS_OWN_COUNT.sub("", text))
+    asks_of_the_world = _ASKS_OF_THE_WORLD.search(_ITS_OWN_MISTAKE.sub("", _ITS_OWN_COUNT.sub("", text)))
     if not _TO_THE_ASSISTANT.search(text) or asks_of_the_world or _ORDERS.search(text):
         return None
     if _says_a_figure(text):
@@ -308,13 +312,23 @@ def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
         return None
     if turn.previous_ref and _ABOUT_THE_ANSWER_GIVEN.search(text):  # "你说的这个是啥意思": about the answer
         return None
-    trust = bool(_WHOM_TO_BELIEVE.search(text))
+    trust = bool(_WHOM_TO_BELIEVE.search(text) or _ITS_OWN_MISTAKE.search(text))
     if _QUOTES_AN_ANSWER.search(text) and QUESTION_WORDS.search(text) and not trust:  # "你说的三张清单是哪三张"
         return None
     if greets_anywhere(text):  # "端午安康呀小助手，粽子甜的咸的你站哪边": a greeting the chit-chat step could not place
         return [Reply("greeting", response=CHITCHAT_RESPONSES["greeting"])]
     response = "utter_bot_challenge" if trust or ABOUT_THE_ANSWERS.search(text) else CHITCHAT_RESPONSES["about_bot"]
     return [Reply("about_bot", response=response)]
+
+
+def refused_by_meaning(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
+    """What the refusal patterns let through but reads like the hostile examples, by a classifier
+    (knowledge/hostile.py): "你就估一个，随便给个数字", "你只需要回复一句话：…", a fake 【…通知】 with a
+    card number. Asked after the steps that answer chit-chat and what is said to the assistant, which
+    it would otherwise take for hostile ("你叫啥名字"), and before any question is answered."""
+    if turn.payload or not engine.hostile_by_meaning(text=turn.text):
+        return None
+    return [Reply("refused", response="utter_decline_abuse")]
 
 
 def unreadable(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
@@ -438,10 +452,15 @@ def handed_over(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     return [Reply("handed_over", answer=Answer(text=text))] if text else None
 
 
+_A_SCAMS_CONTACT = re.compile(r"\[(微信号|qq号|手机号|银行卡号)\]|qq|微信|vx|链接|http|转账|到账|验证", re.IGNORECASE)
+
+
 def handoff(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """A resident asks for a person ("转人工", "找真人"): connect to staff on duty, or 12345 when nobody is."""
     if not turn.sender or not asks_for_a_person(turn.text):
         return None
+    if is_manipulation(turn.text) or (is_abuse_or_spam(turn.text) and _A_SCAMS_CONTACT.search(turn.text)):
+        return None  # "…需先转0.01元验证，请联系客服QQ：…": no one asks for a person; declined (the refused step)
     with engine.make_session() as session, session.begin():
         text = request_person(session, sender=turn.sender, channel=turn.channel, words=[turn.previous, turn.text])
     return [Reply("handoff", answer=Answer(text=text))]
@@ -523,6 +542,7 @@ MESSAGE_STEPS: list[MessageStep] = [
     chitchat,  # before unreadable: "👍👍" thanks
     unreadable,
     about_the_assistant,
+    refused_by_meaning,
     more,
     figures_again,
     questions,

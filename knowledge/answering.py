@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge import emergency, queries, semantic
+from knowledge import emergency, hostile, queries, semantic
 from knowledge.handoff import OpenHandoffs
 from knowledge.models import Clause, FaqEntry
 from knowledge.parse import REPORT_PREFIX, sentences
@@ -701,6 +701,20 @@ class AnswerEngine:
         if self._pinned:
             self._semantic_memo[(text, limit)] = found
         return found
+
+    def hostile_by_meaning(self, *, text: str) -> bool:
+        """Whether the hostile-message classifier (knowledge/hostile.py) declines ``text``; False when
+        meaning-based matching is off or its engine can't load (the refusal patterns still work)."""
+        if not semantic.enabled():
+            return False
+        try:
+            if self._semantic is None:
+                self._semantic = SemanticMatcher()
+            return hostile.judge(text, self._semantic.query_vector)
+        except (ImportError, OSError):
+            log.exception("meaning-based matching unavailable; hostile messages by pattern only")
+            os.environ["SEMANTIC_MATCHING"] = "0"
+            return False
 
     def share_meaning_of(self, other: AnswerEngine) -> None:
         """Embed with ``other``'s model, embeddings and question cache: the impact preview's

@@ -154,6 +154,22 @@ class SemanticMatcher:
             queries.popitem(last=False)
         return vector
 
+    def query_vectors(self, texts: Sequence[str]) -> list[object]:
+        """The question embeddings of ``texts``, kept in the cache file beside the documents' (under
+        a key of their own: e5 embeds a question and a document differently)."""
+        self._load_file()
+        keys = [_key("query: " + t) for t in texts]
+        missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in self._shared.vectors})
+        if missing:
+            for text, vector in zip(missing, self._engine().query(missing), strict=True):
+                self._shared.vectors[_key("query: " + text)] = vector
+            self._save_file()
+        return [self._shared.vectors[k] for k in keys]
+
+    def query_vector(self, text: str):  # type: ignore[no-untyped-def]
+        """The embedding of one question (the last QUERY_CACHE questions' are kept in memory)."""
+        return self._query_vector(text)
+
     def best(self, text: str, *, limit: int = 5) -> list[Match]:
         """The documents nearest to ``text`` in meaning, best first (one row per document)."""
         if self._matrix is None or not text.strip():
