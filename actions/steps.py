@@ -568,8 +568,18 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     return Reply("other_city", response="utter_other_city", values={"city": city})
 
 
+# Where the answer just given comes from: "这个是哪一条里讲的", "出处在哪" (its source line says it)
+_ASKS_ITS_SOURCE = re.compile(
+    r"^(这个|这|那个|那|这些|刚才(说)?的|上面(说)?的)?(是|在)?(哪一?条|哪个条款|第几条|哪(份|个)文件|哪里)(里|上|中)?"
+    r"(讲|说|写|规定|提)的|出处(在)?(哪|是)|来源(在)?(哪|是)"
+)
+
+
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
-    if turn.previous_ref and (_one_side_said_before(question.text, turn) or _asks_who_of_the_answer(question, turn)):
+    asks_its_source = len(question.text) <= SHORT_FOLLOW_UP and bool(_ASKS_ITS_SOURCE.search(question.text))
+    if turn.previous_ref and (
+        _one_side_said_before(question.text, turn) or _asks_who_of_the_answer(question, turn) or asks_its_source
+    ):
         # "是第8还是第9 我同事说第9" after "…居全国城市第8位": that answer again, story or not
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
         if answer is not None:

@@ -341,3 +341,13 @@ def test_a_report_figure_and_its_target_asked_together_get_both(engine: AnswerEn
     replies = decide(Turn(text=message), engine)
     assert replies[0].answer.clause_ref.startswith("2022报告")
     assert replies[1].answer.clause_ref == "主要目标" and target in replies[1].answer.text
+
+
+@pytest.mark.parametrize("asked", ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的"])
+def test_where_the_answer_comes_from_gets_that_answer_again(engine: AnswerEngine, asked: str):
+    from actions.steps import Turn, decide
+
+    first = decide(Turn(text="积分落户政策主要看什么"), engine)[0].answer
+    assert first.clause_ref == "第11条"
+    after = Turn(text=asked, previous="积分落户政策主要看什么", previous_ref=first.ref, previous_answer=first.text)
+    assert [r.answer.clause_ref for r in decide(after, engine) if r.answer] == ["第11条"]
