@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -40,6 +42,8 @@ from pathlib import Path
 import yaml
 
 from knowledge.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
 
 EXAMPLES_FILE = Path(__file__).with_name("hostile_examples.yml")
 MODEL_FILE = Path(__file__).with_name("hostile_model.npz")
@@ -145,8 +149,6 @@ def ngrams(text: str) -> tuple[Sequence[int], float]:
 
 
 def _sigmoid(x: float) -> float:
-    import math
-
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
@@ -189,9 +191,7 @@ def model() -> Model | None:
     try:
         return read_model()
     except (OSError, ValueError, KeyError):
-        import logging
-
-        logging.getLogger(__name__).exception("hostile-message model %s unreadable; patterns only", MODEL_FILE)
+        log.exception("hostile-message model %s unreadable; patterns only", MODEL_FILE)
         return None
 
 
