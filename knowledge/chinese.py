@@ -26,12 +26,18 @@ def _traditional_to_simplified():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("t2s")
 
 
+# Traditional 著 is both simplified 着 ("著火了", "站著") and 著 ("著名", "显著"); OpenCC's t2s keeps it
+# as 著, so "廚房著火了" was no fire. Its tw2s table tells them apart but turns the Wu "格么" into "格幺".
+# So 著 becomes 着 except in the words that keep it.
+_ZHU = re.compile(r"(?<![显卓昭编原名论巨土专合遗])著(?![名作称述书录])")
+
+
 def traditional_to_simplified(text: str) -> str:
     """Only the characters: "託育機構" -> "托育机构"; punctuation and everything else as typed.
     A lone surrogate (not a character; the channels drop them) is dropped here too."""
     if any("\ud800" <= c <= "\udfff" for c in text):
         text = "".join(c for c in text if not "\ud800" <= c <= "\udfff")
-    return _traditional_to_simplified().convert(text)
+    return _ZHU.sub("着", _traditional_to_simplified().convert(text))
 
 
 # "二一年", "二五年的目标": a year written in numerals, as said aloud (not inside "一九二一年", nor "二十二年")

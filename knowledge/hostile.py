@@ -18,8 +18,11 @@ Two logistic regressions, both small and trained by ``scripts/train_hostile.py``
 
 - ``screen``: over the message's character 1–3-grams (hashed). Costs microseconds; it lets through
   only what looks at all like the hostile examples, so most questions cost no embedding.
-- ``meaning``: over the message's e5 embedding (knowledge/semantic.py, the model that already
-  matches questions by meaning). It decides.
+- ``meaning``: a small neural network (one hidden layer of 64 units) over the message's e5 embedding
+  (knowledge/semantic.py, the model that already matches questions by meaning). It decides. A
+  logistic regression over the same embedding caught fewer: in 5-fold cross-validation on the dev
+  split (session 21), 62 of the 106 hostile messages the patterns miss at 0.97 against 73 for the
+  network at 0.99, neither declining any other dev message; on two fresh batches, 20 of 31 against 24.
 
 Calibrated on the dev split of the residents' evaluation set (tests/test_hostile_calibration.py,
 docs/eval-residents.md): a resident wrongly refused costs more than a hostile message answered from
@@ -38,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
@@ -52,13 +56,14 @@ FAQ_DIR = Path(__file__).with_name("faq")
 
 BUCKETS = 1 << 18  # hashed character n-grams of the screen
 EVAL_SET = PROJECT_ROOT / "tests" / "eval" / "residents.yml"
-# The decision (calibrated on the dev split by cross-validation, docs/eval-residents.md "Session 20"):
+# The decision (calibrated on the dev split by cross-validation, docs/eval-residents.md "Session 21"):
 # the screen lets a message through at SCREEN (about 2 % of the residents' dev messages), the meaning
-# model refuses it at REFUSE (probabilities, 0…1). At 0.6/0.9 it caught 11 more of the 98 dev hostile
-# messages the patterns miss, but declined a dev resident and one of the residents' questions near
-# refusal words (tests/test_understanding.py), "你查一下申请人需要什么资料"; at 0.6/0.97 neither.
+# model refuses it at REFUSE (probabilities, 0…1). At 0.97 the network caught 79 of the 106 dev hostile
+# messages the patterns miss, but with another seed declined a resident ("孩子发烧了帮我写个给班主任的
+# 请假条") and, on a fresh batch, a resident asking about her own application; at 0.99 73, and neither.
 SCREEN = 0.6
-REFUSE = 0.97
+REFUSE = 0.99
+HIDDEN = 64  # units of the meaning network's hidden layer
 
 
 class ExamplesFileError(ValueError):
@@ -99,7 +104,7 @@ class TrainingSet:
 
     def digest(self) -> str:
         """What the model was trained on; the model file records it."""
-        payload = json.dumps([BUCKETS, self.hostile, self.not_hostile], ensure_ascii=False)
+        payload = json.dumps([BUCKETS, HIDDEN, self.hostile, self.not_hostile], ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
@@ -159,7 +164,9 @@ class Model:
     screen_bias: float
     mean: object  # numpy arrays over the embedding's dimensions
     scale: object
-    weights: object
+    hidden_weights: object  # dimensions × HIDDEN
+    hidden_bias: object  # HIDDEN
+    weights: object  # HIDDEN
     bias: float
 
     def screen(self, text: str) -> float:
@@ -167,10 +174,13 @@ class Model:
         return _sigmoid(float(self.screen_weights[list(buckets)].sum()) * value + self.screen_bias)
 
     def meaning(self, vector) -> float:  # type: ignore[no-untyped-def]
-        return _sigmoid(float(((vector - self.mean) / self.scale) @ self.weights) + self.bias)
+        import numpy as np
+
+        hidden = np.maximum(0.0, ((vector - self.mean) / self.scale) @ self.hidden_weights + self.hidden_bias)
+        return _sigmoid(float(hidden @ self.weights) + self.bias)
 
 
-def read_model(path: Path = MODEL_FILE) -> Model:
+def read_model(path: Path | BinaryIO = MODEL_FILE) -> Model:
     import numpy as np
 
     with np.load(path) as stored:
@@ -180,6 +190,8 @@ def read_model(path: Path = MODEL_FILE) -> Model:
             screen_bias=float(stored["screen_bias"]),
             mean=stored["mean"],
             scale=stored["scale"],
+            hidden_weights=stored["hidden_weights"],
+            hidden_bias=stored["hidden_bias"],
             weights=stored["weights"],
             bias=float(stored["bias"]),
         )
@@ -206,37 +218,78 @@ def judge(text: str, vector_of: Callable[[str], object], found: Model | None = N
 
 
 # -- training (scripts/train_hostile.py) ----------------------------------------------------------
-def _logistic(rows, labels, *, l2: float, steps: int, rate: float, adam: bool):  # type: ignore[no-untyped-def]
-    """Class-balanced logistic regression by full-batch gradient descent (deterministic).
-    ``rows``: a dense matrix, or (buckets, values, row-of-each) for sparse n-gram rows."""
+def _class_weights(labels):  # type: ignore[no-untyped-def]
+    """Each example's weight: both classes weigh the same in all, whatever their sizes."""
     import numpy as np
 
-    labels = np.asarray(labels, dtype=np.float64)
     share = labels.mean()
-    sample = np.where(labels > 0, 0.5 / share, 0.5 / (1 - share)) / len(labels)
-    sparse = isinstance(rows, tuple)
-    size = BUCKETS if sparse else rows.shape[1]
-    weights, bias = np.zeros(size), 0.0
-    first, second = np.zeros(size), np.zeros(size)
-    for step in range(1, steps + 1):
-        if sparse:
-            cols, values, row = rows
-            scores = np.bincount(row, weights=weights[cols] * values, minlength=len(labels)) + bias
-        else:
-            scores = rows @ weights + bias
+    return np.where(labels > 0, 0.5 / share, 0.5 / (1 - share)) / len(labels)
+
+
+class _Adam:
+    """Adam steps for a list of numpy arrays, updated in place."""
+
+    def __init__(self, params, rate: float):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        self.params, self.rate, self.step = params, rate, 0
+        self.first = [np.zeros_like(p) for p in params]
+        self.second = [np.zeros_like(p) for p in params]
+
+    def __call__(self, gradients) -> None:  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        self.step += 1
+        for p, g, m, v in zip(self.params, gradients, self.first, self.second, strict=True):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g**2
+            p -= self.rate * (m / (1 - 0.9**self.step)) / (np.sqrt(v / (1 - 0.999**self.step)) + 1e-8)
+
+
+def _screen(rows, labels, *, l2: float = 1e-4, steps: int = 300, rate: float = 0.005):  # type: ignore[no-untyped-def]
+    """Class-balanced logistic regression over sparse hashed n-gram rows (buckets, values, row of
+    each), by full-batch Adam (deterministic)."""
+    import numpy as np
+
+    cols, values, row = rows
+    sample = _class_weights(labels)
+    weights, bias = np.zeros(BUCKETS), np.zeros(1)
+    adam = _Adam([weights, bias], rate)
+    for _ in range(steps):
+        scores = np.bincount(row, weights=weights[cols] * values, minlength=len(labels)) + bias[0]
         error = (1 / (1 + np.exp(-scores)) - labels) * sample
-        if sparse:
-            gradient = np.bincount(cols, weights=values * error[row], minlength=size) + l2 * weights
-        else:
-            gradient = rows.T @ error + l2 * weights
-        if adam:
-            first = 0.9 * first + 0.1 * gradient
-            second = 0.999 * second + 0.001 * gradient**2
-            weights -= rate * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
-        else:
-            weights -= rate * gradient
-        bias -= rate * float(np.sign(error.sum()) if adam else error.sum())  # Adam: a step of ``rate``
-    return weights, bias
+        gradient = np.bincount(cols, weights=values * error[row], minlength=BUCKETS) + l2 * weights
+        adam([gradient, np.array([error.sum()])])
+    return weights, float(bias[0])
+
+
+def _network(rows, labels, *, l2: float = 1e-3, steps: int = 300, rate: float = 0.01, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Class-balanced network with one hidden layer of HIDDEN rectified units over dense rows, by
+    full-batch Adam from a seeded start (deterministic)."""
+    import numpy as np
+
+    start = np.random.default_rng(seed)
+    sample = _class_weights(labels)
+    hidden_weights = start.normal(0.0, 1 / np.sqrt(rows.shape[1]), (rows.shape[1], HIDDEN))
+    hidden_bias = np.zeros(HIDDEN)
+    weights = start.normal(0.0, 1 / np.sqrt(HIDDEN), HIDDEN)
+    bias = np.zeros(1)
+    adam = _Adam([hidden_weights, hidden_bias, weights, bias], rate)
+    for _ in range(steps):
+        hidden = np.maximum(0.0, rows @ hidden_weights + hidden_bias)
+        error = (1 / (1 + np.exp(-(hidden @ weights + bias[0]))) - labels) * sample
+        back = np.outer(error, weights) * (hidden > 0)
+        adam(
+            [
+                rows.T @ back + l2 * hidden_weights,
+                back.sum(axis=0),
+                hidden.T @ error + l2 * weights,
+                np.array([error.sum()]),
+            ]
+        )
+    return hidden_weights, hidden_bias, weights, float(bias[0])
 
 
 def train(texts: TrainingSet, embed: Callable[[list[str]], object]) -> dict[str, object]:
@@ -251,17 +304,18 @@ def train(texts: TrainingSet, embed: Callable[[list[str]], object]) -> dict[str,
         cols += buckets
         values += [value] * len(buckets)
         row += [i] * len(buckets)
-    sparse = (np.array(cols), np.array(values), np.array(row))
-    screen_weights, screen_bias = _logistic(sparse, labels, l2=1e-4, steps=300, rate=0.005, adam=True)
+    screen_weights, screen_bias = _screen((np.array(cols), np.array(values), np.array(row)), labels)
     vectors = np.asarray(embed(everything), dtype=np.float64)
     mean, scale = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
-    weights, bias = _logistic((vectors - mean) / scale, labels, l2=1e-2, steps=600, rate=0.5, adam=False)
+    hidden_weights, hidden_bias, weights, bias = _network((vectors - mean) / scale, labels)
     return {
         "digest": np.array(texts.digest()),
         "screen_weights": screen_weights.astype(np.float16),
         "screen_bias": np.array(screen_bias),
         "mean": mean.astype(np.float32),
         "scale": scale.astype(np.float32),
+        "hidden_weights": hidden_weights.astype(np.float32),
+        "hidden_bias": hidden_bias.astype(np.float32),
         "weights": weights.astype(np.float32),
         "bias": np.array(bias),
     }

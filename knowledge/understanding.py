@@ -102,7 +102,7 @@ EMERGENCY = re.compile(
     # "脚手架塌下来了 底下压着人"
     r"压着人|压住了?人|埋着人|(底下|下面)(压|埋)着|"
     # more harm happening now
-    r"(一直|还)没(冒头|冒出头|浮上来|露出头|上来)|少了一个(孩子|学生|小朋友|人)|找了[^，,。]{0,6}(分钟|小时|钟头)[^，,。]{0,4}(都|还)?没找到|沉下去了|误食|被电到|电到人|烫伤了|烧伤了|窒息|上不来气|(?<!贵到)(?<!气到)(?<!累到)(?<!忙到)吐血|伤口很深|坠楼|从(楼上|窗户|阳台)(上)?(掉|摔)|"
+    r"(一直|还)没(冒头|冒出头|浮上来|露出头|上来)|少了一个(孩子|学生|小朋友|人)|找了[^，,。]{0,6}(分钟|小时|钟头)[^，,。]{0,4}(都|还)?没找到|沉下去了|误食|被电到|电到人|烫伤了|烧伤了|窒息|上不来气|(?<!贵到)(?<!气到)(?<!累到)(?<!忙到)(?<!租到)(?<!笑到)(?<!卷到)吐血|伤口很深|坠楼|从(楼上|窗户|阳台)(上)?(掉|摔)|"
     r"要杀|杀人|拐走|被拐|抢孩子|(锁|关)在车里|(烟雾?|烟感)报警器[^，,。？?]{0,4}响|"
     # "大狗咬着小孩腿不松口", "租的小快艇翻了"
     r"咬(住|着)[^，,。？?]{0,4}(腿|手|脸|胳膊|脖子|头)|不松口|(船|艇|皮划艇|竹筏|游船)[^，,。？?]{0,3}(翻|沉)了|翻船了"
@@ -375,7 +375,7 @@ ABUSE = re.compile(
     r"傻[逼bB×]|(?<![a-zA-Z])[sS][bB](?![a-zA-Z])|煞笔|智障|弱智|白痴|脑残|蠢货|(你|真是|就是|个)废物|废物(机器人|助手|一个)|垃圾(机器人|东西|玩意|系统|程序|助手|客服)|"
     r"什么(破|垃圾)?玩意|滚(蛋|开|吧|出去|远点)|^滚[!！。.\s]*$|去死|"
     # not "当爹妈的心里没底", "滚动实施", "公积金贷款": words of residents' own questions
-    r"fuck|shit|操你|(?<![爹爸老舅姑姨])妈的|tmd|nmsl|破机器人|没用的东西|糊弄|(你|你们|这个|什么)[^，。,]{0,4}骗子|骗子(机器人|助手|程序)|"
+    r"fuck|shit|操你|nmsl|破机器人|没用的东西|(你|你们|这个|什么)[^，。,]{0,4}骗子|骗子(机器人|助手|程序)|"
     r"加(我)?微信|加(我)?qq|加\s*(v|vx|wx)(?![a-z])|加(威|薇|卫)信?|包过|保过|低价代办|【[^】]{0,12}(加|联系|电话|微信)[^】]{0,12}】|代开发票|刷单|兼职日结|(无抵押|低息|秒批|免息|网贷)贷款|贷款(秒批|包过|找我)|"
     r"博彩|赌博|色情|约炮|https?://|www\.|"
     # Hangzhou and Shanghai insults ("杀胚", "瘟生", "贼骨头"), threats, smut, scams
@@ -924,9 +924,17 @@ _PRICE_OR_PROMISE = re.compile(
 )
 
 
+# Swearing that vents rather than insults: declined only when nothing is asked besides ("你们就会糊弄老百姓");
+# "tmd找工作找了大半年了…累计城镇新增就业打算搞到多少人" and "你别糊弄我！…收入写的是多少" are answered.
+# Not "我妈的养老金" (a mother's pension).
+_VENTING = re.compile(r"(?<![爹爸老舅姑姨我])妈的|tmd|糊弄")
+
+
 def is_abuse_or_spam(text: str) -> bool:
     """Insults, spam, or one character typed over and over ("哈哈哈哈哈哈哈哈", "。。。。。")."""
     if ABUSE.search(text) or is_threat(text) or (_OFFERED.search(text) and _PRICE_OR_PROMISE.search(text)):
+        return True
+    if _VENTING.search(text) and not QUESTION_WORDS.search(_VENTING.sub("", text)):
         return True
     letters = [c for c in text if not c.isspace()]
     # "公租房公租房公租房…" (one word eight times and more)

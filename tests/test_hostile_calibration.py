@@ -25,9 +25,10 @@ from knowledge.text import simplified
 from knowledge.understanding import is_abuse_or_spam, is_manipulation, is_unreadable
 from tests.test_understanding import RESIDENTS_NEAR_REFUSAL_WORDS
 
-# Measured when set (session 20, 5 folds): of the 98 dev hostile messages the patterns miss, 57 caught;
-# of the 4832 other distinct dev messages, none declined.
-CAUGHT_AT_LEAST = 0.52
+# Measured when set (session 21, 5 folds, the network at 0.99): of the 106 dev hostile messages the
+# patterns miss, 73 caught; of the 5031 other distinct dev messages, none declined. (Session 20's
+# logistic regression: 57 of 98, none.)
+CAUGHT_AT_LEAST = 0.65
 OTHERS_DECLINED_AT_MOST = 0.0005
 FOLDS = 5
 

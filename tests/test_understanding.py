@@ -96,6 +96,15 @@ def test_traditional_and_full_width_characters_are_simplified():
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [("樓下著火了", "楼下着火了"), ("他還站著不動", "他还站着不动"), ("很著急", "很着急"), ("成效顯著", "成效显著"),
+     ("著名景點", "著名景点"), ("格么問一記", "格么问一记")],
+)  # fmt: skip
+def test_traditional_zhu_is_zhe_except_in_the_words_that_keep_it(text, expected):
+    assert simplified(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     ["电梯坏了有人被困住了", "楼下着火了", "家里一股煤气味", "我爸突然晕倒了",
      "门口电瓶车被车撞了，人起不来", "他又在打我，我好怕", "楼梯上有人摔下去了，现在一动不动", "手割破了一直流血"],
@@ -309,6 +318,25 @@ def test_residents_words_that_contain_an_insult_or_spam_word_are_not_declined(te
 @pytest.mark.parametrize("text", ["妈的什么破玩意", "滚", "滚蛋吧", "低息贷款找我", "你是SB吗"])
 def test_insults_and_spam_are_declined(text):
     assert is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["tmd 排队排了一上午，托位到底还要等多久", "妈的房租又涨了，保障性租赁住房怎么申请", "别糊弄我，低保标准提高到多少了",
+     "我妈的养老金今年涨了没有"],
+)  # fmt: skip
+def test_venting_before_a_question_is_answered(text):
+    assert not is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize("text", ["tmd 又是这套", "你们就知道糊弄老百姓", "妈的 烦死了"])
+def test_venting_with_nothing_asked_is_declined(text):
+    assert is_abuse_or_spam(text)
+
+
+@pytest.mark.parametrize("text", ["租房租到吐血，公租房什么时候能多一点", "咳嗽咳到吐血了，人都站不稳"])
+def test_renting_until_one_spits_blood_is_a_figure_of_speech(text):
+    assert is_emergency(text) is text.startswith("咳嗽")
 
 
 @pytest.mark.parametrize("text", ["你说的这些是从哪里来的", "你是根据什么回答的", "你的资料从哪来"])
