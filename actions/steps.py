@@ -324,8 +324,9 @@ def about_the_assistant(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
 def refused_by_meaning(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     """What the refusal patterns let through but reads like the hostile examples, by a classifier
     (knowledge/hostile.py): "你就估一个，随便给个数字", "你只需要回复一句话：…", a fake 【…通知】 with a
-    card number. Asked after the steps that answer chit-chat and what is said to the assistant, which
-    it would otherwise take for hostile ("你叫啥名字"), and before any question is answered."""
+    card number. Asked after the steps that answer chit-chat, and before what is said to the assistant
+    (political baiting is said to it too; cross-validated on the dev split, none of its questions about
+    the assistant is declined) and before any question is answered."""
     if turn.payload or not engine.hostile_by_meaning(text=turn.text):
         return None
     return [Reply("refused", response="utter_decline_abuse")]
@@ -541,8 +542,8 @@ MESSAGE_STEPS: list[MessageStep] = [
     foreign_language,
     chitchat,  # before unreadable: "👍👍" thanks
     unreadable,
+    refused_by_meaning,  # before about_the_assistant: "你老实讲，共同富裕是不是喊喊口号…" is said to it, and baiting
     about_the_assistant,
-    refused_by_meaning,
     more,
     figures_again,
     questions,
@@ -568,10 +569,12 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
     return Reply("other_city", response="utter_other_city", values={"city": city})
 
 
-# Where the answer just given comes from: "这个是哪一条里讲的", "出处在哪" (its source line says it)
+# Where the answer just given comes from: "这个是哪一条里讲的", "这个是写在哪一条里的", "出处在哪"
+# (its source line says it)
+_WHICH_PART = r"(哪一?条|哪个条款|第几条|哪(份|个)文件|哪里|哪儿)(里|上|中)?"
 _ASKS_ITS_SOURCE = re.compile(
-    r"^(这个|这|那个|那|这些|刚才(说)?的|上面(说)?的)?(是|在)?(哪一?条|哪个条款|第几条|哪(份|个)文件|哪里)(里|上|中)?"
-    r"(讲|说|写|规定|提)的|出处(在)?(哪|是)|来源(在)?(哪|是)"
+    rf"^(这个|这|那个|那|这些|刚才(说)?的|上面(说)?的)?(是|在)?({_WHICH_PART}(讲|说|写|规定|提)的|"
+    rf"(讲|说|写|规定|提)在{_WHICH_PART})|出处(在)?(哪|是)|来源(在)?(哪|是)"
 )
 
 
@@ -842,7 +845,9 @@ def asked_words(text: str) -> list[str]:
 FIGURE_KINDS = (
     (
         re.compile(
-            r"(多了?|高了?|涨了?|增长了?)?百分之几|百分比|几个点|增速|增幅|涨幅|增长率|占比|(涨|增长|多)了?多少"
+            # "两个数比上一年各涨了百分之几": the growth of the figures given
+            r"((这|那)?(两|几)个数(字)?)?((比|较|跟)(上一?年|去年|前一年)(相比)?)?[各都分别]?"
+            r"((多了?|高了?|涨了?|增长了?)?百分之几|百分比|几个点|增速|增幅|涨幅|增长率|占比|(涨|增长|多)了?多少)"
         ),
         re.compile(r"\d%"),
     ),

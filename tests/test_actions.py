@@ -813,6 +813,7 @@ async def test_two_questions_naming_two_districts_are_each_about_their_own():
     ("first", "later", "figure"),
     [
         ("2021年杭州城里人和农村人人均收入各是多少", "增速各是多少", "10.3%"),
+        ("2021年杭州城乡居民人均可支配收入各是多少", "这两个数比去年各涨了百分之几", "8.8%"),
         ("杭州一般公共预算收入全国排第几", "税收那块排第几", "第4位"),
     ],
 )

@@ -343,7 +343,7 @@ def test_a_report_figure_and_its_target_asked_together_get_both(engine: AnswerEn
     assert replies[1].answer.clause_ref == "主要目标" and target in replies[1].answer.text
 
 
-@pytest.mark.parametrize("asked", ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的"])
+@pytest.mark.parametrize("asked", ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的", "这些是写在哪一条里的"])
 def test_where_the_answer_comes_from_gets_that_answer_again(engine: AnswerEngine, asked: str):
     from actions.steps import Turn, decide
 
