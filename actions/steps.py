@@ -354,6 +354,8 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
             replies.extend(r for r in each if (r.step, r.answer.faq_id, r.answer.text) not in seen)
             seen.update((r.step, r.answer.faq_id, r.answer.text) for r in each)
             continue
+        if earlier is not None and _ASKS_FOR_DETAIL.fullmatch(_clean_end(question.text)):
+            continue  # "…能干净到什么程度？有没有具体指标": the answer to the question before it says what there is
         asked_turn = turn
         # "地铁四期哪年通车 会不会经过临平我们那": a district and words that name nothing of their own
         place = district_named(question.text) if earlier is not None else None
@@ -406,6 +408,16 @@ def questions(turn: Turn, engine: AnswerEngine) -> list[Reply]:
         declined = [r for r in replies if not r.cited]
         return cited + declined[:1]
     return replies[:1] or [Reply("not_covered", response="utter_not_covered")]
+
+
+# "…河里的水能干净到什么程度？有没有具体指标": a detail of the question before it, not a question of its own
+_ASKS_FOR_DETAIL = re.compile(
+    r"(那|那么)?(有没有|有无|有)?(什么|啥)?(具体|明确)的?(指标|数字|目标|要求|标准|数据|时间表|规定)(吗|呢|没有|不)?"
+)
+
+
+def _clean_end(text: str) -> str:
+    return re.sub(r"[\s?？!！。，,~～]+$", "", text)
 
 
 # "分别", "这两件事": one question about each of the things it names
@@ -495,6 +507,11 @@ def figures_again(turn: Turn, engine: AnswerEngine) -> list[Reply] | None:
     "那2022年呢"), each of which says its year."""
     if not turn.previous_ref or len(turn.text) > SHORT_FOLLOW_UP * 3:
         return None
+    if _BOTH_SOURCES.search(turn.text) and len(set(turn.earlier_refs[:2])) == 2:
+        # "这两个出处分别是哪条" after two answers: each again, with its source line
+        answers = [engine.answer_hit(Hit(ref, 1.0, 1.0)) for ref in reversed(turn.earlier_refs[:2])]
+        replies = [Reply("follow_up", answer=a) for a in answers if a is not None]
+        return replies if len(replies) == 2 else None
     quoted = _QUOTED_FIGURE.findall(turn.text)
     if quoted and all(figure in turn.previous_answer for figure in quoted):  # not "能做到100%吗": a question
         answer = engine.answer_hit(Hit(turn.previous_ref, 1.0, 1.0))
@@ -571,15 +588,22 @@ def other_city_step(question: Question, turn: Turn, engine: AnswerEngine) -> Rep
 
 # Where the answer just given comes from: "这个是哪一条里讲的", "这个是写在哪一条里的", "出处在哪"
 # (its source line says it)
-_WHICH_PART = r"(哪一?条|哪个条款|第几条|哪(份|个)文件|哪里|哪儿)(里|上|中)?"
+# "这个是计划里哪部分写的，我写材料要标出处", "这两个出处分别是哪条"
+_WHICH_PART = r"(哪一?条|哪个条款|第几条|哪(份|个)文件|哪一?部分|哪一?块|哪里|哪儿)(里|上|中)?"
 _ASKS_ITS_SOURCE = re.compile(
-    rf"^(这个|这|那个|那|这些|刚才(说)?的|上面(说)?的)?(是|在)?({_WHICH_PART}(讲|说|写|规定|提)的|"
-    rf"(讲|说|写|规定|提)在{_WHICH_PART})|出处(在)?(哪|是)|来源(在)?(哪|是)"
+    r"^(这个|这|那个|那|这些|这两个|刚才(说)?的|上面(说)?的)?(是|在)?((行动)?计划|文件|报告|进展报道|报道)?(里|上|中)?"
+    rf"({_WHICH_PART}(讲|说|写|规定|提)的|(讲|说|写|规定|提)在{_WHICH_PART})|出处[^，。？！]{{0,3}}(哪|是)|来源(在)?(哪|是)"
+)
+# …of each of the last two answers: "这两个出处分别是哪条"
+_BOTH_SOURCES = re.compile(
+    r"(两|俩)个?[^，。？！]{0,2}(出处|来源)|(出处|来源)分别|分别[^，。？！]{0,4}(出处|来源|哪一?条)"
 )
 
 
 def follow_up(question: Question, turn: Turn, engine: AnswerEngine) -> Reply | None:
-    asks_its_source = len(question.text) <= SHORT_FOLLOW_UP and bool(_ASKS_ITS_SOURCE.search(question.text))
+    asks_its_source = bool(_ASKS_ITS_SOURCE.search(question.text)) and (
+        len(question.text) <= SHORT_FOLLOW_UP or not _names_a_plan_term(question.text)
+    )
     if turn.previous_ref and (
         _one_side_said_before(question.text, turn) or _asks_who_of_the_answer(question, turn) or asks_its_source
     ):
@@ -877,7 +901,10 @@ def _held_by_previous_answer(text: str, turn: Turn) -> bool:
     return bool(_REFERS_BACK.search(text) or (HOW_MANY.search(text) and re.search(r"\d", turn.previous_answer)))
 
 
-_ASKS_WHICH_KIND = re.compile(r"属于哪(个|一)?(方面|类|种|块|领域|部分)|是哪(个|一)?(方面|类|领域)的?")
+# "它是属于哪方面的"; "主要看哪两项" after "…主要看在杭州居住的年限和缴纳社保的年限": which ones it says
+_ASKS_WHICH_KIND = re.compile(
+    r"属于哪(个|一)?(方面|类|种|块|领域|部分)|是哪(个|一)?(方面|类|领域)的?|(是)?哪(两|三|几)(项|个|样|方面|条)"
+)
 _REFERS_BACK = re.compile(r"^(那|这)?(它|它们|他们|这个|那个|这些|那些|这俩|这两个)")
 
 

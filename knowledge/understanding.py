@@ -527,6 +527,11 @@ _RIGHT_NOW = re.compile(
     r"救命|快来|正在|马上|赶紧|刚才|刚刚|突然|怎么办[!！]|现在(人)?(又|还在|已经|倒|躺|昏|晕|叫不|没有?(呼吸|反应|意识)|一动)|"
     r"分钟前|半小时前|半个钟头前|(一直|还是|电话)(不接|没人接|打不通|关机)|联系不上"
 )
+# "突然" of a time gone by is no sign of danger now: "我舅舅去年突然中风，…低保没批下来…有没有临时救助"
+_SUDDENLY_THEN = re.compile(
+    r"(去年|前年|上个?月|上礼拜|上周|上星期|前几年|前阵子|前段时间|那年|当年|\d+年前|[一二两三四五六七八九十几半]+(年|个月)前)"
+    r"[^，,。]{0,4}突然"
+)
 # Danger supposed, not happening: "万一家里着火了 是先跑还是先拿东西", "如果小区附近发生火灾 有没有避难场所"
 _SUPPOSING = re.compile(r"万一|如果|假如|假设|一旦|要是|倘若|假使")
 # "有人低血糖晕倒的话 旁边人该给啥吃的", "电梯下坠的时候跳一下有没有用"
@@ -566,7 +571,7 @@ def told_as_past_or_policy(text: str) -> bool:
         if not EMERGENCY.search(rest) and not HARM_CUE.search(rest):
             return True
     long_story = len(text) >= LONG_STORY_CHARS and QUESTION_WORDS.search(text)
-    now = _RIGHT_NOW.search(text)
+    now = _RIGHT_NOW.search(_SUDDENLY_THEN.sub("", text))
     if _LONG_AGO.search(text) and (_ASKS_FOR_HELP.search(text) or long_story) and not now:
         return True
     if not now and (_IN_THE_NEWS.search(text) or (_HEARSAY.search(text) and _PAST_DAY.search(text))):

@@ -343,7 +343,10 @@ def test_a_report_figure_and_its_target_asked_together_get_both(engine: AnswerEn
     assert replies[1].answer.clause_ref == "主要目标" and target in replies[1].answer.text
 
 
-@pytest.mark.parametrize("asked", ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的", "这些是写在哪一条里的"])
+@pytest.mark.parametrize(
+    "asked",
+    ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的", "这些是写在哪一条里的", "这是计划里哪一部分写的，我要标出处"],
+)  # fmt: skip
 def test_where_the_answer_comes_from_gets_that_answer_again(engine: AnswerEngine, asked: str):
     from actions.steps import Turn, decide
 
@@ -351,3 +354,27 @@ def test_where_the_answer_comes_from_gets_that_answer_again(engine: AnswerEngine
     assert first.clause_ref == "第11条"
     after = Turn(text=asked, previous="积分落户政策主要看什么", previous_ref=first.ref, previous_answer=first.text)
     assert [r.answer.clause_ref for r in decide(after, engine) if r.answer] == ["第11条"]
+
+
+def test_the_sources_of_the_last_two_answers_are_each_answer_again(engine: AnswerEngine):
+    from actions.steps import Turn, decide
+
+    lift = decide(Turn(text="老旧小区加装电梯有什么政策"), engine)[0].answer
+    childcare = decide(Turn(text="托育服务有什么政策"), engine)[0].answer
+    assert lift.clause_ref != childcare.clause_ref
+    after = Turn(
+        text="这两个的出处分别是哪条",
+        previous="托育服务有什么政策",
+        previous_ref=childcare.ref,
+        previous_answer=childcare.text,
+        earlier_refs=(childcare.ref, lift.ref),
+    )
+    assert [r.answer.clause_ref for r in decide(after, engine)] == [lift.clause_ref, childcare.clause_ref]
+
+
+def test_a_detail_asked_after_a_question_is_about_that_question(engine: AnswerEngine):
+    from actions.steps import Turn, decide
+
+    replies = decide(Turn(text="到2025年杭州河道的水要干净到啥程度？有没有明确的指标"), engine)
+    assert [r.answer.clause_ref for r in replies if r.answer] == ["主要目标"]
+    assert "100%" in replies[0].answer.text

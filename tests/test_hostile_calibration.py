@@ -27,7 +27,8 @@ from tests.test_understanding import RESIDENTS_NEAR_REFUSAL_WORDS
 
 # Measured when set (session 21, 5 folds, the network at 0.99): of the 106 dev hostile messages the
 # patterns miss, 73 caught; of the 5031 other distinct dev messages, none declined. (Session 20's
-# logistic regression: 57 of 98, none.)
+# logistic regression: 57 of 98, none.) With batches 7270, 7400 and 7475 in the dev split: 114 of 151,
+# none of 5266.
 CAUGHT_AT_LEAST = 0.65
 OTHERS_DECLINED_AT_MOST = 0.0005
 FOLDS = 5

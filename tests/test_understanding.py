@@ -378,8 +378,10 @@ def test_asking_whether_the_answers_can_be_trusted_is_about_the_bot(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["我爸中风好几年了，瘫在床上，长期护理保险能不能报", "奶奶去年骨折以后一直卧床，有没有护理补贴"]
-)
+    "text",
+    ["我爸中风好几年了，瘫在床上，长期护理保险能不能报", "奶奶去年骨折以后一直卧床，有没有护理补贴",
+     "我姑父前年突然脑梗，钱都花在医院了，低保又批不下来，还有什么救助能申请"],
+)  # fmt: skip
 def test_a_long_standing_illness_with_a_question_about_help_is_not_an_emergency(text):
     assert not is_emergency(text)
 
