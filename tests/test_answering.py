@@ -345,7 +345,8 @@ def test_a_report_figure_and_its_target_asked_together_get_both(engine: AnswerEn
 
 @pytest.mark.parametrize(
     "asked",
-    ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的", "这些是写在哪一条里的", "这是计划里哪一部分写的，我要标出处"],
+    ["这个是哪一条里讲的", "出处在哪", "是哪个文件里写的", "这些是写在哪一条里的",
+     "这是计划里哪一部分写的，我要标出处"],
 )  # fmt: skip
 def test_where_the_answer_comes_from_gets_that_answer_again(engine: AnswerEngine, asked: str):
     from actions.steps import Turn, decide

@@ -322,8 +322,8 @@ def test_insults_and_spam_are_declined(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["tmd 排队排了一上午，托位到底还要等多久", "妈的房租又涨了，保障性租赁住房怎么申请", "别糊弄我，低保标准提高到多少了",
-     "我妈的养老金今年涨了没有"],
+    ["tmd 排队排了一上午，托位到底还要等多久", "妈的房租又涨了，保障性租赁住房怎么申请",
+     "别糊弄我，低保标准提高到多少了", "我妈的养老金今年涨了没有"],
 )  # fmt: skip
 def test_venting_before_a_question_is_answered(text):
     assert not is_abuse_or_spam(text)
